@@ -1,0 +1,33 @@
+"""Shared fixtures: a real emulator on a loopback port, and the real SDK clients pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator.server import RunningEmulator, start_background
+from tests.helpers import SUBSCRIPTION, arm_client, openai_client
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
+    emu = start_background(state=tmp_path / "emulator.sqlite", record_bodies=True)
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def arm(emulator: RunningEmulator):  # type: ignore[no-untyped-def]
+    return arm_client(emulator.url, SUBSCRIPTION)
+
+
+@pytest.fixture
+def make_openai(emulator: RunningEmulator):  # type: ignore[no-untyped-def]
+    def make(account: str, **kwargs):  # type: ignore[no-untyped-def]
+        return openai_client(emulator.url, account, **kwargs)
+
+    return make
