@@ -1,0 +1,295 @@
+"""Specs → desired resources: references resolved, identities and keys computed. Pure.
+
+Facts that need I/O (dataset digests and token counts, local base-model digests) are computed
+by the caller and passed in, so this module stays a function of its inputs.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from reconciler.errors import Location
+from reconciler.plans import fingerprint
+from reconciler.specs.loading import Document
+from reconciler.specs.models import (
+    AccountSpec,
+    BaseModelRef,
+    DatasetSpec,
+    DeploymentSpec,
+    FineTuneRef,
+    FineTuneSpec,
+    LocalRunSpec,
+    Policy,
+    ProjectSpec,
+)
+from reconciler.specs.references import upstreams
+
+SUFFIX_LIMIT = 40  # Azure: at most 40 characters of [a-zA-Z0-9_-]
+KEY_IN_SUFFIX = 8
+TAG_PROJECT = "ftops-project"
+TAG_KEY = "ftops-key"
+
+
+class Desired(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DatasetFacts(Desired):
+    """What the caller learned by reading a dataset file."""
+
+    name: str
+    digest: str
+    path: str
+    examples: int | None = None
+    billable_tokens: int | None = None
+    format: str | None = None
+
+
+class DesiredFile(Desired):
+    account: str
+    dataset: str
+    filename: str
+    digest: str
+    path: str
+
+    @property
+    def address(self) -> str:
+        return f"file/{self.account}/{self.dataset}"
+
+
+class DesiredFineTune(Desired):
+    name: str
+    account: str
+    key: str
+    suffix: str
+    base_model: str | None  # a model id, or None when it is an upstream fine-tune's output
+    upstream: str | None
+    training_file: str
+    validation_file: str | None
+    training_dataset: str
+    validation_dataset: str | None
+    method: dict[str, Any]
+    seed: int | None
+    location: Location
+
+    @property
+    def address(self) -> str:
+        return f"finetune/{self.account}/{self.name}"
+
+
+class DesiredDeployment(Desired):
+    name: str
+    account: str
+    deployment_name: str
+    fine_tune: str | None
+    checkpoint_epoch: int | None
+    base_model: str | None
+    base_version: str | None
+    sku_name: str
+    capacity: int
+    rai_policy: str | None
+    version_upgrade_option: str | None
+    protect: bool
+    on_missing: str
+    key: str
+    location: Location
+
+    @property
+    def address(self) -> str:
+        return f"deployment/{self.account}/{self.deployment_name}"
+
+
+class DesiredLocalRun(Desired):
+    name: str
+    key: str
+    spec: dict[str, Any]
+    location: Location
+
+    @property
+    def address(self) -> str:
+        return f"localrun/{self.name}"
+
+
+class DesiredState(Desired):
+    project: str
+    project_spec: ProjectSpec
+    accounts: dict[str, AccountSpec]
+    datasets: dict[str, DatasetSpec]
+    facts: dict[str, DatasetFacts]
+    files: tuple[DesiredFile, ...]
+    fine_tunes: tuple[DesiredFineTune, ...]  # upstream before downstream
+    deployments: tuple[DesiredDeployment, ...]
+    local_runs: tuple[DesiredLocalRun, ...] = ()
+
+    @property
+    def policy(self) -> Policy:
+        return self.project_spec.policy
+
+    def fine_tune(self, name: str) -> DesiredFineTune:
+        return next(f for f in self.fine_tunes if f.name == name)
+
+
+def build_desired(
+    documents: list[Document],
+    facts: dict[str, DatasetFacts],
+    local_runs: tuple[DesiredLocalRun, ...] = (),
+) -> DesiredState:
+    """Assumes `check_references` found no errors and `facts` covers every Dataset in use."""
+    by_kind = _by_kind(documents)
+    project = by_kind["Project"][0]
+    fine_tunes = _fine_tunes(by_kind["FineTune"], facts)
+    return DesiredState(
+        project=project.name,
+        project_spec=project.spec,  # type: ignore[arg-type]
+        accounts={d.name: d.spec for d in by_kind["Account"]},  # type: ignore[misc]
+        datasets={d.name: d.spec for d in by_kind["Dataset"]},  # type: ignore[misc]
+        facts=facts,
+        files=_files(fine_tunes, facts),
+        fine_tunes=fine_tunes,
+        deployments=tuple(_deployment(d, fine_tunes) for d in by_kind["Deployment"]),
+        local_runs=local_runs,
+    )
+
+
+def _by_kind(documents: list[Document]) -> dict[str, list[Document]]:
+    kinds: dict[str, list[Document]] = {
+        k: [] for k in ("Project", "Account", "Dataset", "FineTune", "Deployment", "LocalRun")
+    }
+    for doc in documents:
+        kinds[doc.kind].append(doc)
+    return kinds
+
+
+def file_name(dataset: str, digest: str) -> str:
+    """Content-addressed: same bytes, same name, no re-upload ever."""
+    return f"{dataset}.{digest[:16]}.jsonl"
+
+
+def _fine_tunes(
+    docs: list[Document], facts: dict[str, DatasetFacts]
+) -> tuple[DesiredFineTune, ...]:
+    by_name = {d.name: d for d in docs}
+    order = graphlib.TopologicalSorter({d.name: upstreams(d.spec) for d in docs}).static_order()
+    built: dict[str, DesiredFineTune] = {}
+    for name in order:
+        if name in by_name:
+            built[name] = _fine_tune(by_name[name], built, facts)
+    return tuple(built.values())
+
+
+def _fine_tune(
+    doc: Document, built: dict[str, DesiredFineTune], facts: dict[str, DatasetFacts]
+) -> DesiredFineTune:
+    spec: FineTuneSpec = doc.spec  # type: ignore[assignment]
+    upstream = spec.base_model.fine_tune if isinstance(spec.base_model, FineTuneRef) else None
+    base_identity: Any = {"fineTune": built[upstream].key} if upstream else spec.base_model
+    train = facts[spec.training_data]
+    valid = facts[spec.validation_data] if spec.validation_data else None
+    method = spec.method.model_dump(by_alias=True, exclude_none=True)
+    key = fingerprint(
+        {
+            "base": base_identity,
+            "training": train.digest,
+            "validation": valid.digest if valid else None,
+            "method": method,
+            "seed": spec.seed,
+        }
+    )
+    return DesiredFineTune(
+        name=doc.name,
+        account=spec.account,
+        key=key,
+        suffix=job_suffix(spec.suffix or doc.name, key),
+        base_model=None if upstream else str(spec.base_model),
+        upstream=upstream,
+        training_file=file_name(train.name, train.digest),
+        validation_file=file_name(valid.name, valid.digest) if valid else None,
+        training_dataset=train.name,
+        validation_dataset=valid.name if valid else None,
+        method=method,
+        seed=spec.seed,
+        location=doc.location,
+    )
+
+
+def job_suffix(label: str, key: str) -> str:
+    """`{label}-{key[:8]}`: the job is found by its key even if its files were deleted."""
+    room = SUFFIX_LIMIT - KEY_IN_SUFFIX - 1
+    return f"{label[:room]}-{key[:KEY_IN_SUFFIX]}"
+
+
+def _files(
+    fine_tunes: tuple[DesiredFineTune, ...], facts: dict[str, DatasetFacts]
+) -> tuple[DesiredFile, ...]:
+    files: dict[tuple[str, str], DesiredFile] = {}
+    for ft in fine_tunes:
+        for dataset in filter(None, (ft.training_dataset, ft.validation_dataset)):
+            fact = facts[dataset]
+            files[(ft.account, dataset)] = DesiredFile(
+                account=ft.account,
+                dataset=dataset,
+                filename=file_name(dataset, fact.digest),
+                digest=fact.digest,
+                path=fact.path,
+            )
+    return tuple(files.values())
+
+
+def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> DesiredDeployment:
+    spec: DeploymentSpec = doc.spec  # type: ignore[assignment]
+    model = spec.model
+    fields: dict[str, Any]
+    if isinstance(model, BaseModelRef):
+        fields = {
+            "fine_tune": None,
+            "checkpoint_epoch": None,
+            "base_model": model.base,
+            "base_version": model.version,
+        }
+        model_identity: Any = {"base": model.base, "version": model.version}
+    else:
+        upstream = next(f for f in fine_tunes if f.name == model.fine_tune)
+        epoch = model.checkpoint.epoch if model.checkpoint else None
+        fields = {
+            "fine_tune": model.fine_tune,
+            "checkpoint_epoch": epoch,
+            "base_model": None,
+            "base_version": None,
+        }
+        model_identity = {
+            "fineTune": upstream.key,
+            "account": upstream.account,
+            "checkpointEpoch": epoch,
+        }
+    name = spec.deployment_name or doc.name
+    key = fingerprint(
+        {
+            "account": spec.account,
+            "name": name,
+            "model": model_identity,
+            "sku": spec.sku.model_dump(),
+            "raiPolicy": spec.rai_policy,
+            "versionUpgradeOption": spec.version_upgrade_option,
+        }
+    )
+    return DesiredDeployment(
+        name=doc.name,
+        account=spec.account,
+        deployment_name=name,
+        sku_name=spec.sku.name,
+        capacity=spec.sku.capacity,
+        rai_policy=spec.rai_policy,
+        version_upgrade_option=spec.version_upgrade_option,
+        protect=spec.protect,
+        on_missing=spec.on_missing,
+        key=key[:16],
+        location=doc.location,
+        **fields,
+    )
+
+
+def local_run_specs(documents: list[Document]) -> list[tuple[Document, LocalRunSpec]]:
+    return [(d, d.spec) for d in documents if isinstance(d.spec, LocalRunSpec)]

@@ -1,0 +1,113 @@
+"""The live-state types: what Azure (or the emulator, or the local run directory) reports.
+
+Read through a provider, one list call per account per resource type; pure data here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+TERMINAL_JOB_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class LiveModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LiveFile(LiveModel):
+    id: str
+    filename: str
+    status: str
+    bytes: int | None = None
+    purpose: str = "fine-tune"
+    status_details: str | None = None
+    created_at: int | None = None
+
+
+class LiveCheckpoint(LiveModel):
+    id: str
+    step_number: int
+    model: str
+
+
+class LiveJob(LiveModel):
+    id: str
+    status: str
+    model: str
+    suffix: str | None = None
+    fine_tuned_model: str | None = None
+    training_file: str | None = None
+    validation_file: str | None = None
+    created_at: int | None = None
+    finished_at: int | None = None
+    trained_tokens: int | None = None
+    n_epochs: int | None = None
+    error: str | None = None
+    estimated_finish: int | None = None
+    checkpoints: tuple[LiveCheckpoint, ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_JOB_STATES
+
+
+class LiveDeployment(LiveModel):
+    name: str
+    model_name: str | None = None
+    model_version: str | None = None
+    model_format: str | None = None
+    source: str | None = None
+    source_account: str | None = None
+    sku_name: str | None = None
+    capacity: int | None = None
+    rai_policy: str | None = None
+    version_upgrade_option: str | None = None
+    tags: dict[str, str] = {}
+    provisioning_state: str | None = None
+
+    @property
+    def is_settled(self) -> bool:
+        return (self.provisioning_state or "Succeeded") in {"Succeeded", "Failed", "Canceled"}
+
+
+class AccountLive(LiveModel):
+    account: str
+    files: tuple[LiveFile, ...] = ()
+    jobs: tuple[LiveJob, ...] = ()
+    deployments: tuple[LiveDeployment, ...] = ()
+
+    def file_named(self, filename: str) -> LiveFile | None:
+        """The best file with this name: processed first, then in progress, then failed."""
+        rank = {"processed": 0, "uploaded": 1, "pending": 1, "running": 1, "error": 2}
+        matches = [f for f in self.files if f.filename == filename and f.status != "deleted"]
+        return min(
+            matches, key=lambda f: (rank.get(f.status, 3), -(f.created_at or 0)), default=None
+        )
+
+    def job_with_suffix(self, suffix: str) -> LiveJob | None:
+        """The newest job whose suffix carries this job key."""
+        matches = [j for j in self.jobs if j.suffix == suffix]
+        return max(matches, key=lambda j: j.created_at or 0, default=None)
+
+    def deployment(self, name: str) -> LiveDeployment | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+
+class LocalRunLive(LiveModel):
+    name: str
+    key: str
+    phase: str  # missing | partial | running | succeeded | failed
+    step: int | None = None
+    max_steps: int | None = None
+    detail: str | None = None
+
+
+class LiveState(LiveModel):
+    accounts: dict[str, AccountLive] = {}
+    local_runs: dict[str, LocalRunLive] = {}
+
+    def summary(self) -> dict[str, Any]:
+        """What the saved-plan fingerprint covers: everything a plan was computed from."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,390 @@
+"""YAML → spec models, keeping every node's file:line:col so diagnostics point at the right place.
+
+Only the safe YAML loader's node types are built (no Python tags). Every problem in every file is
+collected; nothing stops at the first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from reconciler.errors import Diagnostic, Location, error
+from reconciler.specs.models import API_VERSION, NAME_PATTERN, SPEC_CLASSES, SpecModel
+
+YamlPath = tuple[str | int, ...]
+ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+# Identity fields of an Account may come from the environment (DESIGN §2); nothing else may.
+ENV_ALLOWED = {
+    ("Account", "subscription"),
+    ("Account", "tenant"),
+    ("Account", "resourceGroup"),
+    ("Account", "accountName"),
+}
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Source positions of one document: the value node and the key node of every path."""
+
+    file: str
+    values: dict[YamlPath, Location]
+    keys: dict[YamlPath, Location]
+
+    def at(self, path: YamlPath, *, key: bool = False) -> Location:
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end]) or self.values.get(path[:end])
+            if found:
+                return found
+        return Location(file=self.file)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One validated spec document."""
+
+    kind: str
+    name: str
+    spec: SpecModel
+    marks: Marks
+    source: Path
+
+    @property
+    def location(self) -> Location:
+        return self.marks.at(("metadata", "name"))
+
+    def at(self, *path: str | int) -> Location:
+        return self.marks.at(("spec", *path))
+
+
+@dataclass
+class Loaded:
+    documents: list[Document] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def spec_files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+        else:
+            yield path
+
+
+def load_paths(paths: Iterable[Path]) -> Loaded:
+    loaded = Loaded()
+    for file in spec_files(paths):
+        load_file(file, loaded)
+    return loaded
+
+
+def load_file(file: Path, into: Loaded) -> None:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        into.diagnostics.append(
+            error("SPEC_UNREADABLE", f"cannot read {file}: {exc}", Location.of_file(file))
+        )
+        return
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        into.diagnostics.append(_yaml_error(file, exc))
+        return
+    for node in nodes:
+        if node is not None:
+            _load_document(file, node, into)
+
+
+def _yaml_error(file: Path, exc: yaml.YAMLError) -> Diagnostic:
+    mark = getattr(exc, "problem_mark", None)
+    loc = Location(
+        file=str(file),
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+    )
+    problem = getattr(exc, "problem", None) or str(exc)
+    return error(
+        "SPEC_YAML_SYNTAX",
+        f"YAML syntax error: {problem}",
+        loc,
+        "fix the YAML syntax; a linter such as yamllint shows the context",
+    )
+
+
+def _load_document(file: Path, node: yaml.Node, into: Loaded) -> None:
+    builder = _Builder(str(file))
+    data = builder.build(node, ())
+    marks = Marks(str(file), builder.values, builder.keys)
+    into.diagnostics.extend(builder.diagnostics)
+    if not isinstance(data, dict):
+        into.diagnostics.append(
+            error(
+                "SPEC_NOT_MAPPING",
+                "a spec document must be a mapping",
+                marks.at(()),
+                "start the document with 'apiVersion: ftops/v1'",
+            )
+        )
+        return
+    envelope = _check_envelope(data, marks)
+    if envelope:
+        into.diagnostics.extend(envelope)
+        return
+    kind, name = data["kind"], data["metadata"]["name"]
+    spec_data, env_problems = _substitute_env(kind, data.get("spec") or {}, marks)
+    into.diagnostics.extend(env_problems)
+    try:
+        spec = SPEC_CLASSES[kind].model_validate(spec_data)
+    except ValidationError as exc:
+        into.diagnostics.extend(_validation_diagnostics(kind, exc, spec_data, marks))
+        return
+    into.documents.append(Document(kind, name, spec, marks, file))
+
+
+def _check_envelope(data: dict[str, Any], marks: Marks) -> list[Diagnostic]:
+    problems = []
+    if data.get("apiVersion") != API_VERSION:
+        problems.append(
+            error(
+                "SPEC_API_VERSION",
+                f"apiVersion must be {API_VERSION!r}, got {data.get('apiVersion')!r}",
+                marks.at(("apiVersion",)),
+                f"set 'apiVersion: {API_VERSION}'",
+            )
+        )
+    kind = data.get("kind")
+    if kind not in SPEC_CLASSES:
+        problems.append(
+            error(
+                "SPEC_UNKNOWN_KIND",
+                f"unknown kind {kind!r}",
+                marks.at(("kind",)),
+                "kind is one of " + ", ".join(SPEC_CLASSES),
+            )
+        )
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+        problems.append(
+            error(
+                "SPEC_BAD_NAME",
+                f"metadata.name {name!r} is missing or invalid",
+                marks.at(("metadata", "name")),
+                "use lowercase letters, digits and '-', at most 63 characters",
+            )
+        )
+    extra = set(data) - {"apiVersion", "kind", "metadata", "spec"}
+    for key in sorted(extra, key=str):
+        problems.append(
+            error(
+                "SPEC_UNKNOWN_FIELD",
+                f"unknown field {key!r}",
+                marks.at((key,), key=True),
+                "top-level fields are apiVersion, kind, metadata and spec",
+            )
+        )
+    return problems
+
+
+def _substitute_env(kind: str, spec: Any, marks: Marks) -> tuple[Any, list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+
+    def visit(value: Any, path: YamlPath) -> Any:
+        if isinstance(value, dict):
+            return {k: visit(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [visit(v, (*path, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or not ENV_REF.search(value):
+            return value
+        loc = marks.at(("spec", *path))
+        if len(path) != 1 or (kind, path[0]) not in ENV_ALLOWED:
+            problems.append(
+                error(
+                    "SPEC_ENV_NOT_ALLOWED",
+                    "${env:…} is not allowed here",
+                    loc,
+                    "only an Account's subscription, tenant, resourceGroup and "
+                    "accountName may come from the environment",
+                )
+            )
+            return value
+        return ENV_REF.sub(lambda m: _env_value(m.group(1), loc, problems), value)
+
+    return visit(spec, ()), problems
+
+
+def _env_value(name: str, loc: Location, problems: list[Diagnostic]) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        problems.append(
+            error(
+                "SPEC_ENV_UNSET",
+                f"environment variable {name} is not set",
+                loc,
+                f"export {name}=… before running ftops",
+            )
+        )
+        return ""
+    return value
+
+
+def _validation_diagnostics(
+    kind: str, exc: ValidationError, data: Any, marks: Marks
+) -> list[Diagnostic]:
+    problems = []
+    for err in exc.errors():
+        path = _data_path(data, err["loc"])
+        where = ".".join(str(p) for p in ("spec", *path))
+        if err["type"] == "extra_forbidden":
+            problems.append(
+                error(
+                    "SPEC_UNKNOWN_FIELD",
+                    f"{kind}: unknown field {where!r}",
+                    marks.at(("spec", *path), key=True),
+                    _field_hint(kind, path[:-1]),
+                )
+            )
+        elif err["type"] == "missing":
+            problems.append(
+                error(
+                    "SPEC_MISSING_FIELD",
+                    f"{kind}: {where} is required",
+                    marks.at(("spec", *path[:-1])),
+                    f"add '{path[-1]}' under {'.'.join(map(str, ('spec', *path[:-1])))}",
+                )
+            )
+        else:
+            problems.append(
+                error(
+                    "SPEC_INVALID_VALUE",
+                    f"{kind}: {where}: {err['msg']}",
+                    marks.at(("spec", *path)),
+                    "see specs/README.md for the field",
+                )
+            )
+    return _dedupe(problems)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> YamlPath:
+    """Map a pydantic error location onto the data, dropping union tags such as 'FineTuneRef'."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part[:1].islower()
+            and "[" not in part
+            and part not in ("str", "int", "float", "bool")
+        ):
+            path.append(part)  # a missing or unknown key
+            node = None
+    return tuple(path)
+
+
+def _field_hint(kind: str, parent: YamlPath) -> str:
+    model: Any = SPEC_CLASSES[kind]
+    for part in parent:
+        info = getattr(model, "model_fields", {})
+        match = next((f for n, f in info.items() if (f.alias or n) == part), None)
+        annotation = getattr(match, "annotation", None)
+        model = _first_model(annotation)
+        if model is None:
+            return "see specs/README.md for the fields of this kind"
+    names = [f.alias or n for n, f in model.model_fields.items()]
+    return "allowed fields here: " + ", ".join(names)
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, SpecModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _dedupe(problems: list[Diagnostic]) -> list[Diagnostic]:
+    seen: dict[tuple[str, str], Diagnostic] = {}
+    for p in problems:
+        seen.setdefault((p.code, str(p.location)), p)
+    return list(seen.values())
+
+
+class _Builder:
+    """Turns a YAML node tree into plain data, recording where every value and key sits."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.values: dict[YamlPath, Location] = {}
+        self.keys: dict[YamlPath, Location] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._scalars = yaml.SafeLoader("")
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(
+            file=self.file, line=node.start_mark.line + 1, column=node.start_mark.column + 1
+        )
+
+    def build(self, node: yaml.Node, path: YamlPath) -> Any:
+        self.values[path] = self.loc(node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag not in _SAFE_TAGS:
+            self.diagnostics.append(
+                error(
+                    "SPEC_YAML_TAG",
+                    f"YAML tag {node.tag} is not allowed",
+                    self.loc(node),
+                    "remove the tag; specs are plain data",
+                )
+            )
+            return None
+        return self._scalars.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._scalars.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in result:
+                self.diagnostics.append(
+                    error(
+                        "SPEC_DUPLICATE_KEY",
+                        f"duplicate key {key!r}",
+                        self.loc(key_node),
+                        "remove one of the two",
+                    )
+                )
+            self.keys[(*path, key)] = self.loc(key_node)
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}

@@ -1,0 +1,137 @@
+"""Cross-document checks: one Project, unique names, references that resolve, no chain cycles."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable
+
+from reconciler.errors import Diagnostic, error
+from reconciler.specs.loading import Document
+from reconciler.specs.models import (
+    DeploymentSpec,
+    FineTunedModelRef,
+    FineTuneRef,
+    FineTuneSpec,
+    LocalRunSpec,
+)
+
+# (kind, field path) → the kind the field refers to.
+REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "FineTune": (
+        (("account",), "Account"),
+        (("trainingData",), "Dataset"),
+        (("validationData",), "Dataset"),
+        (("baseModel", "fineTune"), "FineTune"),
+    ),
+    "Deployment": ((("account",), "Account"), (("model", "fineTune"), "FineTune")),
+    "LocalRun": ((("trainingData",), "Dataset"), (("validationData",), "Dataset")),
+}
+
+
+def check_references(documents: list[Document]) -> list[Diagnostic]:
+    problems = _check_project(documents) + _check_unique(documents)
+    names = {(d.kind, d.name) for d in documents}
+    for doc in documents:
+        problems.extend(_dangling(doc, names))
+    problems.extend(_chain_cycles(documents))
+    return problems
+
+
+def _check_project(documents: list[Document]) -> list[Diagnostic]:
+    projects = [d for d in documents if d.kind == "Project"]
+    if len(projects) == 1:
+        return []
+    if not projects:
+        where = documents[0].location if documents else None
+        return [
+            error(
+                "SPEC_NO_PROJECT",
+                "no Project document found",
+                where,
+                "add one 'kind: Project' document: its name is written into every "
+                "resource ftops creates",
+            )
+        ]
+    return [
+        error(
+            "SPEC_MANY_PROJECTS",
+            f"{len(projects)} Project documents; one is allowed",
+            p.location,
+            "keep one Project per repository",
+        )
+        for p in projects[1:]
+    ]
+
+
+def _check_unique(documents: list[Document]) -> list[Diagnostic]:
+    seen: dict[tuple[str, str], Document] = {}
+    problems = []
+    for doc in documents:
+        first = seen.setdefault((doc.kind, doc.name), doc)
+        if first is not doc:
+            problems.append(
+                error(
+                    "SPEC_DUPLICATE_NAME",
+                    f"{doc.kind} {doc.name!r} is declared twice (first at {first.location})",
+                    doc.location,
+                    "give each document of a kind its own metadata.name",
+                )
+            )
+    return problems
+
+
+def _dangling(doc: Document, names: set[tuple[str, str]]) -> Iterable[Diagnostic]:
+    raw = doc.spec.model_dump(by_alias=True)
+    for path, target in REFERENCES.get(doc.kind, ()):
+        value = _get(raw, path)
+        if isinstance(value, str) and (target, value) not in names:
+            candidates = sorted(n for k, n in names if k == target)
+            hint = (
+                f"declared {target} names: {', '.join(candidates)}"
+                if candidates
+                else f"declare a {target} named {value!r}"
+            )
+            yield error(
+                "SPEC_UNKNOWN_REFERENCE",
+                f"{doc.kind} {doc.name!r}: {'.'.join(path)} refers to unknown {target} {value!r}",
+                doc.at(*path),
+                hint,
+            )
+
+
+def _get(raw: object, path: tuple[str, ...]) -> object:
+    for part in path:
+        if not isinstance(raw, dict):
+            return None
+        raw = raw.get(part)
+    return raw
+
+
+def _chain_cycles(documents: list[Document]) -> list[Diagnostic]:
+    graph = {d.name: upstreams(d.spec) for d in documents if d.kind == "FineTune"}
+    by_name = {d.name: d for d in documents if d.kind == "FineTune"}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        first = by_name[cycle[0]]
+        return [
+            error(
+                "SPEC_CHAIN_CYCLE",
+                "continuous fine-tune chain has a cycle: " + " → ".join(cycle),
+                first.at("baseModel", "fineTune"),
+                "a chain must start from a base model; break the cycle",
+            )
+        ]
+    return []
+
+
+def upstreams(spec: object) -> set[str]:
+    """Names of the FineTunes a spec builds on."""
+    if isinstance(spec, FineTuneSpec) and isinstance(spec.base_model, FineTuneRef):
+        return {spec.base_model.fine_tune}
+    if isinstance(spec, DeploymentSpec) and isinstance(spec.model, FineTunedModelRef):
+        return {spec.model.fine_tune}
+    if isinstance(spec, LocalRunSpec):
+        return set()
+    return set()
