@@ -1,0 +1,593 @@
+"""Swagger 2.0 → JSON Schema: checks the emulator's wire traffic against the official contracts.
+
+The vendored swagger files live in ``tests/contracts/`` (see its SOURCES.md). This module:
+
+* loads a swagger file and resolves ``$ref`` s, local (``#/definitions/X``) and relative-file
+  (``../../common-types/...json#/definitions/X``), into one self-contained JSON Schema;
+* translates swagger/AutoRest semantics into Draft 7:
+  - ``x-nullable: true`` allows ``null`` (and nothing else does: a ``null`` where the swagger
+    has a plain ``type: string`` is drift — Azure omits unset properties);
+  - ``readOnly`` properties are never required in *request* bodies;
+  - ``allOf`` is kept; ``additionalProperties`` defaults to "anything" as in swagger;
+  - ``discriminator`` is lenient: a value naming a known subtype (``x-ms-discriminator-value``
+    or the definition's name) is validated against that subtype, any other value against the
+    base only;
+  - ``enum`` is strict unless ``x-ms-enum.modelAsString`` is true (then any string is accepted);
+  - ``type: file`` (binary) accepts anything; ``format`` is checked where it means something
+    for JSON (``date-time``, ``int32``, ``int64``, ``unixtime``, ``uuid``, ``arm-id``), and
+    otherwise ignored;
+* picks the swagger file from the request's plane and ``api-version``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import jsonschema
+
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+
+_DATA_PLANE_DIR = "cognitiveservices/data-plane/AzureOpenAI/authoring"
+_ARM_DIR = "cognitiveservices/resource-manager/Microsoft.CognitiveServices"
+
+#: api-version → swagger file (relative to CONTRACTS_DIR), per plane.
+DATA_PLANE_SWAGGERS = {
+    "2024-10-21": f"{_DATA_PLANE_DIR}/stable/2024-10-21/azureopenai.json",
+    "2025-04-01-preview": f"{_DATA_PLANE_DIR}/preview/2025-04-01-preview/azureopenai.json",
+}
+ARM_SWAGGERS = {
+    "2025-09-01": f"{_ARM_DIR}/stable/2025-09-01/cognitiveservices.json",
+}
+#: The ARM RPC async-operation status body (what Azure-AsyncOperation URLs return).
+ARM_COMMON_TYPES = "common-types/resource-management/v6/types.json"
+
+#: Official examples that the 2025-09-01 swagger references but that upstream stores only for
+#: 2024-10-01 (see tests/contracts/SOURCES.md). They are checked against the 2025-09-01 operations.
+EXTRA_ARM_EXAMPLES = {
+    f"{_ARM_DIR}/stable/2024-10-01/examples/PutDeployment.json": "Deployments_CreateOrUpdate",
+    f"{_ARM_DIR}/stable/2024-10-01/examples/ListDeployments.json": "Deployments_List",
+    f"{_ARM_DIR}/stable/2024-10-01/examples/GetDeployment.json": "Deployments_Get",
+    f"{_ARM_DIR}/stable/2024-10-01/examples/DeleteDeployment.json": "Deployments_Delete",
+}
+
+HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
+
+
+class ContractError(Exception):
+    """The swagger cannot answer the question asked (unknown api-version, operation, status...)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and $ref resolution
+
+
+@cache
+def load_json(path: Path) -> Any:
+    with path.open(encoding="utf-8-sig") as fh:
+        return json.load(fh)
+
+
+def _pointer_get(doc: Any, pointer: str) -> Any:
+    node = doc
+    if pointer in ("", "/"):
+        return node
+    for raw in pointer.lstrip("/").split("/"):
+        token = unquote(raw).replace("~1", "/").replace("~0", "~")
+        node = node[int(token)] if isinstance(node, list) else node[token]
+    return node
+
+
+def resolve_ref(ref: str, base_file: Path) -> tuple[Path, str, Any]:
+    """Resolve ``ref`` relative to ``base_file``; return (file, pointer, target node)."""
+    file_part, _, pointer = ref.partition("#")
+    target_file = (base_file.parent / file_part).resolve() if file_part else base_file
+    if not target_file.is_file():
+        raise ContractError(
+            f"$ref {ref!r} (from {base_file}) points at a missing file {target_file}"
+        )
+    try:
+        node = _pointer_get(load_json(target_file), pointer)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ContractError(f"$ref {ref!r} (from {base_file}) does not resolve") from exc
+    return target_file, pointer, node
+
+
+# --------------------------------------------------------------------------------------------------
+# Formats
+
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
+_ARM_ID = re.compile(r"^/(subscriptions|providers|tenants)/", re.IGNORECASE)
+
+FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+
+
+@FORMAT_CHECKER.checks("date-time")
+def _is_date_time(value: object) -> bool:
+    return not isinstance(value, str) or bool(_DATE_TIME.match(value))
+
+
+@FORMAT_CHECKER.checks("int32")
+def _is_int32(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return True
+    return -(2**31) <= value < 2**31
+
+
+@FORMAT_CHECKER.checks("int64")
+def _is_int64(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return True
+    return -(2**63) <= value < 2**63
+
+
+@FORMAT_CHECKER.checks("unixtime")
+def _is_unixtime(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    return 0 <= value < 2**40
+
+
+@FORMAT_CHECKER.checks("uuid", raises=ValueError)
+def _is_uuid(value: object) -> bool:
+    if isinstance(value, str):
+        uuid.UUID(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("arm-id")
+def _is_arm_id(value: object) -> bool:
+    return not isinstance(value, str) or bool(_ARM_ID.match(value))
+
+
+_CHECKED_FORMATS = {"date-time", "int32", "int64", "unixtime", "uuid", "arm-id"}
+
+# Schema keywords that keep their meaning unchanged from swagger 2.0 to Draft 7.
+_PLAIN_KEYWORDS = (
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Compilation
+
+
+@dataclass
+class _Compiler:
+    """Turns swagger nodes into one Draft 7 schema whose definitions hold every $ref target."""
+
+    direction: str  # "response" or "request"
+    strict_enums: bool = False
+    definitions: dict[str, Any] = field(default_factory=dict)
+    _keys: dict[tuple[str, str, bool], str] = field(default_factory=dict)
+
+    def ref(self, ref: str, base_file: Path, *, plain: bool = False) -> dict[str, Any]:
+        target_file, pointer, node = resolve_ref(ref, base_file)
+        dispatch = not plain and isinstance(node, dict) and "discriminator" in node
+        key_id = (str(target_file), pointer, dispatch)
+        if key_id not in self._keys:
+            stem = pointer.rsplit("/", 1)[-1] or target_file.stem
+            key = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
+            if dispatch:
+                key += ".dispatch"
+            while key in self.definitions:
+                key += "_"
+            self._keys[key_id] = key
+            self.definitions[key] = {}  # placeholder, breaks recursion
+            if dispatch:
+                self.definitions[key] = self._dispatch(node, target_file, pointer)
+            else:
+                self.definitions[key] = self.schema(node, target_file)
+        return {"$ref": "#/definitions/" + self._keys[key_id]}
+
+    def _dispatch(self, node: dict[str, Any], file: Path, pointer: str) -> dict[str, Any]:
+        """A base with a discriminator: validate the base, and the subtype its value names."""
+        prop = node["discriminator"]
+        base_ref = "#" + pointer
+        parts: list[dict[str, Any]] = [self.ref(base_ref, file, plain=True)]
+        definitions = load_json(file).get("definitions", {})
+        for name, sub in definitions.items():
+            if not isinstance(sub, dict) or "#/definitions/" + name == base_ref:
+                continue
+            parents = [p.get("$ref") for p in sub.get("allOf", []) if isinstance(p, dict)]
+            if base_ref not in parents:
+                continue
+            value = sub.get("x-ms-discriminator-value", name)
+            parts.append(
+                {
+                    "if": {"properties": {prop: {"const": value}}, "required": [prop]},
+                    "then": self.ref("#/definitions/" + name, file),
+                }
+            )
+        return {"allOf": parts}
+
+    def schema(self, node: Any, file: Path) -> Any:
+        if not isinstance(node, dict):
+            return {}
+        out = self._schema(node, file)
+        if node.get("x-nullable") is True:
+            return {"anyOf": [{"type": "null"}, out]}
+        return out
+
+    def _schema(self, node: dict[str, Any], file: Path) -> dict[str, Any]:
+        if "$ref" in node:
+            return self.ref(node["$ref"], file)
+        out: dict[str, Any] = {}
+        typ = node.get("type")
+        if typ == "file":
+            return {}
+        if isinstance(typ, str):
+            out["type"] = typ
+        for kw in _PLAIN_KEYWORDS:
+            if kw in node:
+                out[kw] = node[kw]
+        fmt = node.get("format")
+        if fmt in _CHECKED_FORMATS:
+            out["format"] = fmt
+        if "enum" in node:
+            x_ms_enum = node.get("x-ms-enum") or {}
+            if self.strict_enums or not x_ms_enum.get("modelAsString", False):
+                out["enum"] = list(node["enum"])
+                if node.get("x-nullable") is True:
+                    out["enum"].append(None)
+        if "properties" in node:
+            out["properties"] = {
+                name: self.schema(prop, file) for name, prop in node["properties"].items()
+            }
+        required = list(node.get("required", []))
+        if required and self.direction == "request":
+            props = node.get("properties", {})
+            required = [r for r in required if not self._read_only(props.get(r), file)]
+        if required:
+            out["required"] = required
+        if "additionalProperties" in node:
+            extra = node["additionalProperties"]
+            out["additionalProperties"] = (
+                extra if isinstance(extra, bool) else self.schema(extra, file)
+            )
+        if "items" in node:
+            out["items"] = self.schema(node["items"], file)
+        if "allOf" in node:
+            out["allOf"] = [
+                self.ref(part["$ref"], file, plain=True)
+                if isinstance(part, dict) and "$ref" in part
+                else self.schema(part, file)
+                for part in node["allOf"]
+            ]
+        if "discriminator" in node and "$ref" not in node:
+            # An inline base: the discriminator property must at least be present.
+            out.setdefault("required", [])
+            if node["discriminator"] not in out["required"]:
+                out["required"].append(node["discriminator"])
+        return out
+
+    def _read_only(self, prop: Any, file: Path) -> bool:
+        if not isinstance(prop, dict):
+            return False
+        if prop.get("readOnly") is True:
+            return True
+        if "$ref" in prop:
+            try:
+                _, _, target = resolve_ref(prop["$ref"], file)
+            except ContractError:
+                return False
+            return isinstance(target, dict) and target.get("readOnly") is True
+        return False
+
+
+def compile_schema(
+    node: Any, file: Path, direction: str = "response", *, strict_enums: bool = False
+) -> dict[str, Any]:
+    """Compile one swagger schema node (defined in ``file``) into a self-contained Draft 7 schema.
+
+    ``strict_enums`` also holds ``x-ms-enum`` ``modelAsString`` enums to their documented values:
+    Azure may add values at any time (so the plain check accepts any string), but an emulator has no
+    business inventing ones.
+    """
+    compiler = _Compiler(direction, strict_enums)
+    root = compiler.schema(node, file)
+    if "$ref" in root:  # Draft 7 ignores a $ref's siblings
+        root = {"allOf": [root]}
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        **root,
+        "definitions": compiler.definitions,
+    }
+
+
+class BodyValidator:
+    """A JSON body validator for one (operation, status or request) of a swagger file."""
+
+    def __init__(self, schema: dict[str, Any], what: str) -> None:
+        jsonschema.Draft7Validator.check_schema(schema)
+        self.schema = schema
+        self.what = what
+        self._validator = jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER)
+
+    def errors(self, body: Any) -> list[str]:
+        return [_describe(e) for e in self._validator.iter_errors(body)]
+
+    def validate(self, body: Any) -> None:
+        errs = self.errors(body)
+        if errs:
+            raise AssertionError(
+                f"{self.what}: body drifts from the swagger:\n  " + "\n  ".join(errs)
+            )
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "<root>"
+    msg = f"{where}: {error.message[:300]}"
+    if error.context:
+        inner = sorted(error.context, key=lambda e: len(list(e.absolute_path)), reverse=True)[:3]
+        msg += " [" + "; ".join(_describe(e) for e in inner) + "]"
+    return msg
+
+
+# --------------------------------------------------------------------------------------------------
+# Swagger documents
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    method: str
+    path: str
+    node: dict[str, Any]
+    parameters: tuple[dict[str, Any], ...]
+
+
+class SwaggerDoc:
+    def __init__(self, relpath: str, root: Path | None = None) -> None:
+        root = root or CONTRACTS_DIR
+        self.relpath = relpath
+        self.file = (root / relpath).resolve()
+        if not self.file.is_file():
+            raise ContractError(f"swagger file {relpath} is not vendored under {root}")
+        self.doc = load_json(self.file)
+        self.operations: dict[str, Operation] = {}
+        for path, item in self.doc.get("paths", {}).items():
+            common = [self._param(p) for p in item.get("parameters", [])]
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                op = item[method]
+                own = [self._param(p) for p in op.get("parameters", [])]
+                names = {(p.get("in"), p.get("name")) for p in own}
+                params = tuple(
+                    own + [p for p in common if (p.get("in"), p.get("name")) not in names]
+                )
+                self.operations[op["operationId"]] = Operation(
+                    op["operationId"], method.upper(), path, op, params
+                )
+        self._cache: dict[tuple[str, str, str, bool], BodyValidator | None] = {}
+
+    def __repr__(self) -> str:
+        return f"SwaggerDoc({self.relpath!r})"
+
+    def _param(self, param: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in param:
+            _, _, target = resolve_ref(param["$ref"], self.file)
+            return dict(target)
+        return param
+
+    def operation(self, operation_id: str) -> Operation:
+        try:
+            return self.operations[operation_id]
+        except KeyError:
+            raise ContractError(f"{self.relpath} has no operation {operation_id!r}") from None
+
+    def response_spec(self, operation_id: str, status: int | str) -> tuple[str, dict[str, Any]]:
+        """The swagger response object for ``status``; ``default`` only for error statuses."""
+        responses = self.operation(operation_id).node.get("responses", {})
+        code = str(status)
+        if code in responses:
+            return code, responses[code]
+        if int(code) >= 400 and "default" in responses:
+            return "default", responses["default"]
+        raise ContractError(
+            f"{operation_id} ({self.relpath}) does not document status {code}; "
+            f"documented: {sorted(responses)}"
+        )
+
+    def response_validator(
+        self, operation_id: str, status: int | str, *, strict_enums: bool = False
+    ) -> BodyValidator | None:
+        """The JSON body's validator; None when the swagger documents no body (or a binary one)."""
+        code, spec = self.response_spec(operation_id, status)
+        key = ("response", operation_id, code, strict_enums)
+        if key not in self._cache:
+            schema = spec.get("schema")
+            if schema is None or (isinstance(schema, dict) and schema.get("type") == "file"):
+                self._cache[key] = None
+            else:
+                self._cache[key] = BodyValidator(
+                    compile_schema(schema, self.file, "response", strict_enums=strict_enums),
+                    f"{operation_id} {code} response ({self.relpath})",
+                )
+        return self._cache[key]
+
+    def response_has_body(self, operation_id: str, status: int | str) -> bool:
+        return "schema" in self.response_spec(operation_id, status)[1]
+
+    def response_is_binary(self, operation_id: str, status: int | str) -> bool:
+        schema = self.response_spec(operation_id, status)[1].get("schema")
+        return isinstance(schema, dict) and schema.get("type") == "file"
+
+    def body_parameter(self, operation_id: str) -> dict[str, Any] | None:
+        for param in self.operation(operation_id).parameters:
+            if param.get("in") == "body":
+                return param
+        return None
+
+    def request_validator(
+        self, operation_id: str, *, strict_enums: bool = False
+    ) -> BodyValidator | None:
+        param = self.body_parameter(operation_id)
+        key = ("request", operation_id, "", strict_enums)
+        if key not in self._cache:
+            if param is None:
+                self._cache[key] = None
+            else:
+                schema = param.get("schema", {})
+                self._cache[key] = BodyValidator(
+                    compile_schema(schema, self.file, "request", strict_enums=strict_enums),
+                    f"{operation_id} request body ({self.relpath})",
+                )
+        return self._cache[key]
+
+    def validate_response(
+        self, operation_id: str, status: int | str, body: Any, *, strict_enums: bool = False
+    ) -> list[str]:
+        """Errors (empty when the body matches) for a parsed JSON body (None = no/empty body)."""
+        try:
+            code, spec = self.response_spec(operation_id, status)
+        except ContractError as exc:
+            return [str(exc)]
+        schema = spec.get("schema")
+        if schema is None:
+            if body not in (None, "", b""):
+                return [f"{operation_id} {code}: the swagger documents no body, got {body!r:.200}"]
+            return []
+        if isinstance(schema, dict) and schema.get("type") == "file":
+            return []
+        if body is None:
+            return [f"{operation_id} {code}: the swagger documents a JSON body, got none"]
+        validator = self.response_validator(operation_id, status, strict_enums=strict_enums)
+        assert validator is not None
+        return validator.errors(body)
+
+    def examples(self) -> Iterator[Example]:
+        """Every x-ms-examples file that is vendored, with the operation it belongs to."""
+        for op in self.operations.values():
+            for title, ref in op.node.get("x-ms-examples", {}).items():
+                path = (self.file.parent / ref["$ref"]).resolve()
+                if path.is_file():
+                    yield Example(self, op.operation_id, title, path, load_json(path))
+        if self.relpath in ARM_SWAGGERS.values():
+            for rel, operation_id in EXTRA_ARM_EXAMPLES.items():
+                path = (CONTRACTS_DIR / rel).resolve()
+                yield Example(self, operation_id, path.stem, path, load_json(path))
+
+
+@dataclass(frozen=True)
+class Example:
+    doc: SwaggerDoc
+    operation_id: str
+    title: str
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.path.relative_to(CONTRACTS_DIR)}::{self.operation_id}"
+
+    @property
+    def request_body(self) -> Any:
+        param = self.doc.body_parameter(self.operation_id)
+        if param is None:
+            return None
+        return self.data.get("parameters", {}).get(param["name"])
+
+    def responses(self) -> Iterator[tuple[str, Any]]:
+        """(status, body) for every documented response; body None when the example has none."""
+        for status, resp in self.data.get("responses", {}).items():
+            yield status, (resp or {}).get("body")
+
+
+@cache
+def swagger(relpath: str) -> SwaggerDoc:
+    return SwaggerDoc(relpath)
+
+
+def all_swaggers() -> list[SwaggerDoc]:
+    return [swagger(p) for p in (*DATA_PLANE_SWAGGERS.values(), *ARM_SWAGGERS.values())]
+
+
+def is_arm_path(path: str) -> bool:
+    return path.lower().startswith("/subscriptions/") or path.lower().startswith("/providers/")
+
+
+def swagger_for(path: str, api_version: str | None) -> SwaggerDoc:
+    """The swagger that governs a request, from its plane (ARM or data) and its api-version."""
+    table = ARM_SWAGGERS if is_arm_path(path) else DATA_PLANE_SWAGGERS
+    plane = "ARM" if table is ARM_SWAGGERS else "data plane"
+    if api_version not in table:
+        raise ContractError(
+            f"{plane} request {path} has api-version {api_version!r}; vendored: {sorted(table)}"
+        )
+    return swagger(table[api_version])
+
+
+@cache
+def lro_status_validator() -> BodyValidator:
+    """The ARM RPC async-operation status body (common-types v6 OperationStatusResult)."""
+    file = (CONTRACTS_DIR / ARM_COMMON_TYPES).resolve()
+    schema = compile_schema({"$ref": "#/definitions/OperationStatusResult"}, file)
+    # ARM RPC: terminal failures carry an error.
+    schema = {
+        "allOf": [
+            schema,
+            {
+                "properties": {"status": {"type": "string", "minLength": 1}},
+                "if": {"properties": {"status": {"enum": ["Failed", "Canceled"]}}},
+                "then": {"required": ["error"]},
+            },
+        ],
+        "definitions": schema.pop("definitions"),
+    }
+    return BodyValidator(
+        schema, "ARM async operation status (common-types v6 OperationStatusResult)"
+    )
+
+
+@cache
+def arm_error_validator() -> BodyValidator:
+    """The ARM error body (common-types v6 ErrorResponse) with error.code and message required."""
+    file = (CONTRACTS_DIR / ARM_COMMON_TYPES).resolve()
+    schema = compile_schema({"$ref": "#/definitions/ErrorResponse"}, file)
+    schema = {
+        "allOf": [
+            schema,
+            {
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string", "minLength": 1},
+                            "message": {"type": "string", "minLength": 1},
+                        },
+                    }
+                },
+            },
+        ],
+        "definitions": schema.pop("definitions"),
+    }
+    return BodyValidator(schema, "ARM error (common-types v6 ErrorResponse)")
+
+
+def data_plane_error_codes(doc: SwaggerDoc) -> list[str]:
+    """The documented data-plane ErrorCode values (x-ms-enum, so the schema itself is open)."""
+    return list(doc.doc["definitions"]["ErrorCode"]["enum"])
