@@ -19,6 +19,7 @@ from reconciler.desired import (
     DesiredState,
 )
 from reconciler.errors import Diagnostic, error, warning
+from reconciler.estimating import CatalogLike, estimate
 from reconciler.live import AccountLive, LiveDeployment, LiveJob, LiveState
 from reconciler.plans import UNKNOWN, Action, Change, FieldChange, Plan, fingerprint
 
@@ -52,19 +53,26 @@ class _Planning:
         return any(c.address == address and c.action is not Action.NOOP for c in self.changes)
 
 
-def plan(desired: DesiredState, live: LiveState, options: PlanOptions = PlanOptions()) -> Plan:
+def plan(
+    desired: DesiredState,
+    live: LiveState,
+    options: PlanOptions = PlanOptions(),
+    catalog: CatalogLike | None = None,
+) -> Plan:
+    """The plan; with a catalog, also its estimates and the catalog's pre-flight checks."""
     p = _Planning(desired, live, options)
     _plan_fine_tune_jobs(p)
     _plan_files(p)
     _plan_deployments(p)
     _plan_local_runs(p)
     _plan_prune(p)
-    return Plan(
+    result = Plan(
         project=desired.project,
         changes=tuple(_ordered(p.changes)),
         diagnostics=tuple(p.diagnostics),
         live_fingerprint=live_fingerprint(live),
     )
+    return estimate(result, desired, catalog) if catalog is not None else result
 
 
 def live_fingerprint(live: LiveState) -> str:
@@ -621,3 +629,67 @@ def _prune_files(p: _Planning, account: str) -> None:
                     payload={"file_id": f.id},
                 )
             )
+
+
+# --- guards -------------------------------------------------------------------------------
+
+
+def check_guards(plan: Plan, desired: DesiredState, *, force: bool = False) -> list[Diagnostic]:
+    """Policy checks that refuse a plan before anything changes (exit 4)."""
+    policy = desired.policy
+    problems = []
+    deletes = [c for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE)]
+    if len(deletes) > policy.max_deletes and not force:
+        problems.append(
+            error(
+                "GUARD_MAX_DELETES",
+                f"the plan deletes or replaces {len(deletes)} resources; "
+                f"policy.maxDeletes is {policy.max_deletes}",
+                None,
+                "review the plan; apply --force allows it once, or raise policy.maxDeletes",
+            )
+        )
+    protected = {d.address: d for d in desired.deployments if d.protect}
+    for change in deletes:
+        if change.address in protected:
+            problems.append(
+                error(
+                    "GUARD_PROTECTED",
+                    f"{change.address} is protected and the plan would "
+                    f"{change.action.value} it ({change.reason})",
+                    protected[change.address].location,
+                    "set protect: false on the Deployment first if this is intended",
+                )
+            )
+    problems.extend(_budget_problems(plan, desired))
+    return problems
+
+
+def _budget_problems(plan: Plan, desired: DesiredState) -> list[Diagnostic]:
+    budget = desired.policy.budget
+    problems = []
+    training = plan.estimates.training_cost_usd
+    if budget.max_training_cost_usd is not None and training > budget.max_training_cost_usd:
+        problems.append(
+            error(
+                "GUARD_BUDGET",
+                f"estimated training cost ${training:,.2f} is over the budget "
+                f"${budget.max_training_cost_usd:,.2f} (policy.budget.maxTrainingCostUsd)",
+                None,
+                "reduce epochs or data, or raise the budget",
+            )
+        )
+    hosting = plan.estimates.hosting_usd_per_hour
+    limit = budget.max_hosting_cost_usd_per_hour
+    if limit is not None and hosting > limit:
+        problems.append(
+            error(
+                "GUARD_BUDGET",
+                f"estimated hosting cost ${hosting:,.2f}/h of new fine-tuned "
+                f"deployments is over the budget ${limit:,.2f}/h "
+                "(policy.budget.maxHostingCostUsdPerHour)",
+                None,
+                "deploy fewer fine-tuned models, or raise the budget",
+            )
+        )
+    return problems

@@ -1,0 +1,30 @@
+"""Every side effect goes through a provider: Azure (the real SDKs) or the local run directory.
+
+`Provider` is the one interface `applying` calls; the SDK errors are translated into
+`reconciler.errors.ProviderError` at this boundary, with the SDK's exception chained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.live import AccountLive, LiveJob
+
+
+class CloudProvider(Protocol):
+    def read_account(self, account: str, *, checkpoints_for: frozenset[str]) -> AccountLive: ...
+
+    def upload_file(self, account: str, filename: str, path: Path) -> str: ...
+
+    def create_job(self, account: str, request: dict[str, Any]) -> LiveJob: ...
+
+    def put_deployment(self, account: str, name: str, body: dict[str, Any]) -> None: ...
+
+    def patch_deployment_sku(self, account: str, name: str, sku: dict[str, Any]) -> None: ...
+
+    def delete_deployment(self, account: str, name: str) -> None: ...
+
+    def delete_file(self, account: str, file_id: str) -> None: ...
+
+    def download_file(self, account: str, file_id: str) -> bytes: ...

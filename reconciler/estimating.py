@@ -1,0 +1,168 @@
+"""Pure: estimates (training tokens × epochs, cost, hosting) and catalog pre-flight checks.
+
+Always labelled as estimates where they are shown. Prices come from the catalog, which cites
+its sources; the default-epoch rule is the OpenAI cookbook's heuristic, not Azure's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from reconciler.desired import DesiredFineTune, DesiredState
+from reconciler.errors import Diagnostic, error, warning
+from reconciler.plans import Action, Change, Estimates, HostingEstimate, Plan, TrainingEstimate
+
+
+class ModelFacts(Protocol):
+    id: str
+    training_usd_per_1m_tokens: float | None
+    hosting_usd_per_hour: float | None
+    methods: Any
+    sources: Any
+
+
+class CatalogLike(Protocol):
+    def model(self, model_id: str) -> Any: ...
+
+    def fine_tunable_in(self, model_id: str, region: str) -> bool: ...
+
+
+def default_epochs(examples: int) -> int:
+    """The cookbook heuristic (research/datasets.md §2.1); Azure chooses for itself."""
+    if examples <= 0:
+        return 3
+    if examples * 3 < 100:
+        return min(25, 100 // examples)
+    if examples * 3 > 25000:
+        return max(1, 25000 // examples)
+    return 3
+
+
+def root_base_model(desired: DesiredState, ft: DesiredFineTune) -> str:
+    """The base model a chain starts from: its prices and limits apply to every step."""
+    while ft.upstream:
+        ft = desired.fine_tune(ft.upstream)
+    return ft.base_model or ""
+
+
+def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
+    training = tuple(
+        _training(desired, desired.fine_tune(c.payload["name"]), catalog)
+        for c in plan.changes
+        if c.kind == "finetune" and c.action is Action.TRAIN
+    )
+    hosting = tuple(
+        _hosting(desired, c, catalog)
+        for c in plan.changes
+        if c.kind == "deployment"
+        and c.action in (Action.CREATE, Action.REPLACE)
+        and c.payload.get("fine_tune")
+    )
+    diagnostics = plan.diagnostics + tuple(preflight(desired, catalog))
+    return plan.model_copy(
+        update={
+            "estimates": Estimates(training=training, hosting=hosting),
+            "diagnostics": diagnostics,
+        }
+    )
+
+
+def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) -> TrainingEstimate:
+    base = root_base_model(desired, ft)
+    info = catalog.model(base)
+    facts = desired.facts[ft.training_dataset]
+    given = ft.method.get("hyperparameters", {}).get("epochs", "auto")
+    epochs = (
+        given
+        if isinstance(given, int)
+        else (default_epochs(facts.examples) if facts.examples else None)
+    )
+    trained = facts.billable_tokens * epochs if facts.billable_tokens and epochs else None
+    price = info.training_usd_per_1m_tokens if info else None
+    cost = trained / 1e6 * price if trained is not None and price is not None else None
+    return TrainingEstimate(
+        fine_tune=ft.name,
+        base_model=base,
+        examples=facts.examples,
+        billable_tokens=facts.billable_tokens,
+        epochs=epochs,
+        epochs_heuristic=not isinstance(given, int),
+        trained_tokens=trained,
+        cost_usd=cost,
+        price_source=_source(info, "training"),
+    )
+
+
+def _hosting(desired: DesiredState, change: Change, catalog: CatalogLike) -> HostingEstimate:
+    ft = desired.fine_tune(change.payload["fine_tune"])
+    info = catalog.model(root_base_model(desired, ft))
+    return HostingEstimate(
+        deployment=change.address,
+        usd_per_hour=info.hosting_usd_per_hour if info else None,
+        price_source=_source(info, "hosting"),
+    )
+
+
+def _source(info: Any, what: str) -> str | None:
+    if info is None:
+        return None
+    sources = info.sources
+    if isinstance(sources, dict):
+        return str(sources.get(what) or sources.get("default") or "") or None
+    if isinstance(sources, list | tuple) and sources:
+        return str(sources[0])
+    return str(sources) if sources else None
+
+
+def preflight(desired: DesiredState, catalog: CatalogLike) -> list[Diagnostic]:
+    """Checks that fail the plan rather than the apply."""
+    problems = []
+    for ft in desired.fine_tunes:
+        if ft.upstream:
+            continue  # a chain continues its upstream's model: the root was checked
+        region = desired.accounts[ft.account].region
+        info = catalog.model(ft.base_model or "")
+        method = ft.method.get("type", "supervised")
+        if info is None:
+            problems.append(
+                error(
+                    "PREFLIGHT_UNKNOWN_MODEL",
+                    f"FineTune {ft.name!r}: base model "
+                    f"{ft.base_model!r} is not a fine-tunable model in the catalog",
+                    ft.location,
+                    "use a model listed in reconciler/catalog, or add it with Project.spec.catalog",
+                )
+            )
+        elif not catalog.fine_tunable_in(ft.base_model or "", region):
+            problems.append(
+                error(
+                    "PREFLIGHT_REGION",
+                    f"FineTune {ft.name!r}: {ft.base_model} cannot be "
+                    f"fine-tuned in region {region!r} (account {ft.account!r})",
+                    ft.location,
+                    "train in an account in a supported region and deploy the result anywhere",
+                )
+            )
+        elif method not in _methods(info):
+            problems.append(
+                error(
+                    "PREFLIGHT_METHOD",
+                    f"FineTune {ft.name!r}: {ft.base_model} does not support method {method!r}",
+                    ft.location,
+                    f"supported methods: {', '.join(sorted(_methods(info)))}",
+                )
+            )
+        elif info.training_usd_per_1m_tokens is None:
+            problems.append(
+                warning(
+                    "PREFLIGHT_NO_PRICE",
+                    f"no training price for {ft.base_model} in the catalog",
+                    ft.location,
+                    "the cost estimate is left out",
+                )
+            )
+    return problems
+
+
+def _methods(info: Any) -> set[str]:
+    return {str(m) for m in (info.methods or ())}

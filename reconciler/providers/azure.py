@@ -1,0 +1,411 @@
+"""The Azure provider: the real `openai` and `azure-mgmt-cognitiveservices` clients.
+
+One data-plane client per account and one ARM client per (subscription, tenant). With an
+emulator URL, the same clients talk to the emulator over plain http; otherwise every endpoint
+must be https and credentials come from Entra (azure-identity) or an environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openai
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+from azure.mgmt.cognitiveservices import models as arm
+
+from reconciler.errors import PermanentError, ProviderError, RetryableError
+from reconciler.live import AccountLive, LiveCheckpoint, LiveDeployment, LiveFile, LiveJob
+from reconciler.specs.models import AccountSpec, ApiKeyAuth
+
+DATA_PLANE_API_VERSION = "2025-04-01-preview"  # `method` (DPO) needs the preview
+ARM_URL = "https://management.azure.com"
+ARM_SCOPE = "https://management.azure.com/.default"
+COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
+EMULATOR_TENANT_TAG = "ftops-emulator-tenant"
+T = TypeVar("T")
+
+
+class EmulatorCredential:
+    """The emulator accepts any token; real credentials never go to it."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("emulator-token", int(time.time()) + 3600)
+
+
+class _EmulatorBearer(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Replaces ARM's bearer policy, which (rightly) refuses plain http."""
+
+    def on_request(self, request: Any) -> None:
+        request.http_request.headers["Authorization"] = "Bearer emulator-token"
+
+
+class AzureProvider:
+    def __init__(
+        self,
+        accounts: dict[str, AccountSpec],
+        *,
+        emulator_url: str | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.accounts = accounts
+        self.emulator_url = emulator_url.rstrip("/") if emulator_url else None
+        self.environ = environ if environ is not None else dict(os.environ)
+        self._data: dict[str, openai.AzureOpenAI] = {}
+        self._arm: dict[tuple[str, str], CognitiveServicesManagementClient] = {}
+
+    # --- clients ------------------------------------------------------------------------
+
+    @cached_property
+    def credential(self) -> Any:
+        if self.emulator_url:
+            return EmulatorCredential()
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(additionally_allowed_tenants=["*"])
+
+    def data(self, account: str) -> openai.AzureOpenAI:
+        if account not in self._data:
+            self._data[account] = self._make_data_client(self.accounts[account])
+        return self._data[account]
+
+    def _make_data_client(self, spec: AccountSpec) -> openai.AzureOpenAI:
+        common: dict[str, Any] = {"api_version": DATA_PLANE_API_VERSION, "max_retries": 5}
+        if self.emulator_url:
+            return openai.AzureOpenAI(
+                azure_endpoint=f"{self.emulator_url}/{spec.account_name}",
+                api_key="emulator",
+                **common,
+            )
+        endpoint = spec.resolved_endpoint
+        if not endpoint.startswith("https://"):
+            raise PermanentError(
+                f"account endpoint {endpoint} is not https",
+                code="INSECURE_ENDPOINT",
+                hint="real Azure endpoints must use https://",
+            )
+        if isinstance(spec.auth, ApiKeyAuth):
+            key = self.environ.get(spec.auth.api_key_env)
+            if not key:
+                raise PermanentError(
+                    f"environment variable {spec.auth.api_key_env} is not set",
+                    code="MISSING_API_KEY",
+                    hint=f"export {spec.auth.api_key_env}, or use auth: entra",
+                )
+            return openai.AzureOpenAI(azure_endpoint=endpoint, api_key=key, **common)
+        return openai.AzureOpenAI(
+            azure_endpoint=endpoint, azure_ad_token_provider=self._token_provider(spec), **common
+        )
+
+    def _token_provider(self, spec: AccountSpec) -> Callable[[], str]:
+        def token() -> str:
+            kwargs = {"tenant_id": spec.tenant} if spec.tenant else {}
+            return str(self.credential.get_token(COGNITIVE_SCOPE, **kwargs).token)
+
+        return token
+
+    def arm(self, account: str) -> CognitiveServicesManagementClient:
+        spec = self.accounts[account]
+        key = (spec.subscription, spec.tenant or "")
+        if key not in self._arm:
+            self._arm[key] = self._make_arm_client(spec)
+        return self._arm[key]
+
+    def _make_arm_client(self, spec: AccountSpec) -> CognitiveServicesManagementClient:
+        if self.emulator_url:
+            return CognitiveServicesManagementClient(
+                self.credential,
+                spec.subscription,
+                base_url=self.emulator_url,
+                authentication_policy=_EmulatorBearer(),
+                polling_interval=0.2,
+                retry_backoff_factor=0.1,
+            )
+        return CognitiveServicesManagementClient(
+            self.credential, spec.subscription, base_url=ARM_URL, polling_interval=5
+        )
+
+    def _arm_call(self, account: str) -> tuple[CognitiveServicesManagementClient, str, str]:
+        spec = self.accounts[account]
+        return self.arm(account), spec.resource_group, spec.account_name
+
+    # --- reads --------------------------------------------------------------------------
+
+    def read_account(
+        self, account: str, *, checkpoints_for: frozenset[str] = frozenset()
+    ) -> AccountLive:
+        client = self.data(account)
+        files = _call(lambda: [_file(f) for f in client.files.list()], f"list files in {account}")
+        jobs = _call(
+            lambda: [_job(j.model_dump()) for j in client.fine_tuning.jobs.list()],
+            f"list fine-tuning jobs in {account}",
+        )
+        jobs = [
+            self._with_checkpoints(account, j)
+            if j.suffix in checkpoints_for and j.status == "succeeded"
+            else j
+            for j in jobs
+        ]
+        mc, rg, name = self._arm_call(account)
+        deployments = _call(
+            lambda: [_deployment(d) for d in mc.deployments.list(rg, name)],
+            f"list deployments of {account}",
+        )
+        return AccountLive(
+            account=account, files=tuple(files), jobs=tuple(jobs), deployments=tuple(deployments)
+        )
+
+    def _with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
+        pages = self.data(account).fine_tuning.jobs.checkpoints.list(job.id)
+        checkpoints = _call(
+            lambda: [
+                LiveCheckpoint(
+                    id=c.id, step_number=c.step_number, model=c.fine_tuned_model_checkpoint
+                )
+                for c in pages
+            ],
+            f"list checkpoints of {job.id}",
+        )
+        return job.model_copy(update={"checkpoints": tuple(checkpoints)})
+
+    def download_file(self, account: str, file_id: str) -> bytes:
+        return _call(
+            lambda: self.data(account).files.content(file_id).read(),
+            f"download {file_id} from {account}",
+        )
+
+    # --- writes -------------------------------------------------------------------------
+
+    def upload_file(self, account: str, filename: str, path: Path) -> str:
+        def upload() -> str:
+            with path.open("rb") as fh:
+                created = self.data(account).files.create(
+                    file=(filename, fh, "application/jsonl"), purpose="fine-tune"
+                )
+            return created.id
+
+        return _call(upload, f"upload {filename} to {account}")
+
+    def create_job(self, account: str, request: dict[str, Any]) -> LiveJob:
+        created = _call(
+            lambda: self.data(account).fine_tuning.jobs.create(**request),
+            f"create fine-tuning job in {account}",
+        )
+        return _job(created.model_dump())
+
+    def put_deployment(self, account: str, name: str, body: dict[str, Any]) -> None:
+        mc, rg, acct = self._arm_call(account)
+        headers = self._aux_headers(body.get("crossTenantSource"))
+        deployment = _arm_deployment(body)
+        _call_with_conflict_retry(
+            lambda: mc.deployments.begin_create_or_update(
+                rg, acct, name, deployment, headers=headers
+            ).result(),
+            f"create or update deployment {name} in {account}",
+        )
+
+    def patch_deployment_sku(self, account: str, name: str, sku: dict[str, Any]) -> None:
+        mc, rg, acct = self._arm_call(account)
+        patch = arm.PatchResourceTagsAndSku(sku=arm.Sku(**sku))
+        _call_with_conflict_retry(
+            lambda: mc.deployments.begin_update(rg, acct, name, patch).result(),
+            f"update the sku of deployment {name} in {account}",
+        )
+
+    def delete_deployment(self, account: str, name: str) -> None:
+        mc, rg, acct = self._arm_call(account)
+        _call_with_conflict_retry(
+            lambda: mc.deployments.begin_delete(rg, acct, name).result(),
+            f"delete deployment {name} in {account}",
+        )
+
+    def delete_file(self, account: str, file_id: str) -> None:
+        _call(
+            lambda: self.data(account).files.delete(file_id), f"delete file {file_id} in {account}"
+        )
+
+    def ensure_account(self, account: str) -> None:
+        """Emulator only: create the account the specs declare (ftops never creates real ones)."""
+        assert self.emulator_url, "accounts are created only in the emulator"
+        spec = self.accounts[account]
+        mc, rg, name = self._arm_call(account)
+        try:
+            mc.accounts.get(rg, name)
+            return
+        except ResourceNotFoundError:
+            pass
+        tags = {EMULATOR_TENANT_TAG: spec.tenant} if spec.tenant else None
+        body = arm.Account(
+            location=spec.region,
+            kind="OpenAI",
+            sku=arm.Sku(name="S0"),
+            tags=tags,
+            properties=arm.AccountProperties(custom_sub_domain_name=name),
+        )
+        _call(
+            lambda: mc.accounts.begin_create(rg, name, body).result(),
+            f"create emulator account {name}",
+        )
+
+    def _aux_headers(self, source_arm_id: str | None) -> dict[str, str] | None:
+        """Cross-tenant copies carry the source tenant's token in the auxiliary header."""
+        if not source_arm_id:
+            return None
+        source = next(
+            a
+            for a in self.accounts.values()
+            if source_arm_id.endswith(f"/accounts/{a.account_name}")
+        )
+        kwargs = {"tenant_id": source.tenant} if source.tenant else {}
+        token = self.credential.get_token(ARM_SCOPE, **kwargs).token
+        return {"x-ms-authorization-auxiliary": f"Bearer {token}"}
+
+
+# --- wire → live ------------------------------------------------------------------------
+
+
+def _file(f: Any) -> LiveFile:
+    return LiveFile(
+        id=f.id,
+        filename=f.filename,
+        status=f.status,
+        bytes=f.bytes,
+        purpose=f.purpose,
+        status_details=getattr(f, "status_details", None),
+        created_at=f.created_at,
+    )
+
+
+def _job(raw: dict[str, Any]) -> LiveJob:
+    error = raw.get("error") or {}
+    hyper = raw.get("hyperparameters") or {}
+    epochs = hyper.get("n_epochs") if isinstance(hyper.get("n_epochs"), int) else None
+    return LiveJob(
+        id=raw["id"],
+        status=raw["status"],
+        model=raw.get("model") or "",
+        suffix=raw.get("suffix"),
+        fine_tuned_model=raw.get("fine_tuned_model"),
+        training_file=raw.get("training_file"),
+        validation_file=raw.get("validation_file"),
+        created_at=raw.get("created_at"),
+        finished_at=raw.get("finished_at"),
+        trained_tokens=raw.get("trained_tokens"),
+        n_epochs=epochs,
+        error=(error.get("message") if isinstance(error, dict) else None) or None,
+        estimated_finish=raw.get("estimated_finish"),
+    )
+
+
+def _deployment(d: Any) -> LiveDeployment:
+    props = d.properties
+    model = props.model if props else None
+    return LiveDeployment(
+        name=d.name,
+        model_name=model.name if model else None,
+        model_version=model.version if model else None,
+        model_format=model.format if model else None,
+        source=model.source if model else None,
+        source_account=model.source_account if model else None,
+        sku_name=d.sku.name if d.sku else None,
+        capacity=d.sku.capacity if d.sku else None,
+        rai_policy=props.rai_policy_name if props else None,
+        version_upgrade_option=props.version_upgrade_option if props else None,
+        tags=dict(d.tags or {}),
+        provisioning_state=props.provisioning_state if props else None,
+    )
+
+
+def _arm_deployment(body: dict[str, Any]) -> arm.Deployment:
+    props, model = body["properties"], body["properties"]["model"]
+    return arm.Deployment(
+        sku=arm.Sku(**body["sku"]),
+        tags=body["tags"],
+        properties=arm.DeploymentProperties(
+            model=arm.DeploymentModel(
+                format=model["format"],
+                name=model["name"],
+                version=model.get("version"),
+                source=model.get("source"),
+                source_account=model.get("sourceAccount"),
+            ),
+            rai_policy_name=props.get("raiPolicyName"),
+            version_upgrade_option=props.get("versionUpgradeOption"),
+        ),
+    )
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def _call(fn: Callable[[], T], what: str) -> T:
+    """Run one SDK call; translate its failure into our error tree, the cause chained."""
+    try:
+        return fn()
+    except openai.APIStatusError as exc:
+        raise _status_error(what, exc.status_code, _openai_message(exc)) from exc
+    except openai.APIConnectionError as exc:
+        raise RetryableError(
+            f"{what}: connection failed: {exc}",
+            code="CONNECTION_FAILED",
+            hint="check the endpoint and the network; apply again to resume",
+        ) from exc
+    except HttpResponseError as exc:
+        status = exc.status_code or 0
+        code = exc.error.code if exc.error else None
+        raise _status_error(
+            what, status, f"({code}) {exc.message}" if code else exc.message
+        ) from exc
+    except AzureError as exc:
+        raise RetryableError(
+            f"{what}: {exc.message}",
+            code="CONNECTION_FAILED",
+            hint="check the endpoint and the network; apply again to resume",
+        ) from exc
+
+
+def _openai_message(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error", body) if isinstance(body, dict) else {}
+    code = inner.get("code") if isinstance(inner, dict) else None
+    message = inner.get("message") if isinstance(inner, dict) else None
+    return f"({code}) {message}" if code else str(message or exc.message)
+
+
+_HINTS = {
+    401: "check the credentials: az login, or the API key's environment variable",
+    403: "the identity lacks a role on the account (Cognitive Services OpenAI Contributor)",
+    404: "the account, file or job does not exist: check subscription, group and names",
+    409: "another operation on this account is in progress; apply again shortly",
+    429: "throttled by Azure; apply again later, it resumes where it stopped",
+}
+
+
+def _status_error(what: str, status: int, message: str) -> ProviderError:
+    cls = RetryableError if status in (408, 409, 429) or status >= 500 else PermanentError
+    return cls(
+        f"{what}: HTTP {status}: {message}",
+        code=f"HTTP_{status}",
+        hint=_HINTS.get(status),
+        status=status,
+    )
+
+
+def _call_with_conflict_retry(fn: Callable[[], T], what: str, attempts: int = 6) -> T:
+    """ARM answers 409 to concurrent child operations of one account and its clients do not
+    retry 409: back off and try again a few times."""
+    for attempt in range(attempts):
+        try:
+            return _call(fn, what)
+        except RetryableError as exc:
+            if exc.status != 409 or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.5 * 2**attempt, 8))
+    raise AssertionError("unreachable")

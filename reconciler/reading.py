@@ -1,0 +1,47 @@
+"""Read the live state that a plan is computed from: one list call per account per resource
+type, accounts in parallel. Local runs are read from their run directories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from reconciler.desired import DesiredState
+from reconciler.live import AccountLive, LiveState, LocalRunLive
+from reconciler.providers import CloudProvider
+
+LocalReader = Callable[[str, str], LocalRunLive]
+
+
+def read_live(
+    desired: DesiredState, cloud: CloudProvider | None, local: LocalReader | None = None
+) -> LiveState:
+    accounts = _accounts_in_use(desired)
+    checkpoints = _checkpoint_suffixes(desired)
+    live_accounts: dict[str, AccountLive] = {}
+    if accounts and cloud is not None:
+        with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
+            futures = {
+                a: pool.submit(
+                    cloud.read_account, a, checkpoints_for=checkpoints.get(a, frozenset())
+                )
+                for a in accounts
+            }
+            live_accounts = {a: f.result() for a, f in futures.items()}
+    runs = {r.name: local(r.name, r.key) for r in desired.local_runs} if local else {}
+    return LiveState(accounts=live_accounts, local_runs=runs)
+
+
+def _accounts_in_use(desired: DesiredState) -> list[str]:
+    """Every declared account: prune needs the ones nothing targets any more, too."""
+    return sorted(desired.accounts)
+
+
+def _checkpoint_suffixes(desired: DesiredState) -> dict[str, frozenset[str]]:
+    """Checkpoints are read only for jobs that a checkpoint deployment needs."""
+    wanted: dict[str, set[str]] = {}
+    for d in desired.deployments:
+        if d.fine_tune and d.checkpoint_epoch is not None:
+            ft = desired.fine_tune(d.fine_tune)
+            wanted.setdefault(ft.account, set()).add(ft.suffix)
+    return {a: frozenset(s) for a, s in wanted.items()}

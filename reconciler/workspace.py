@@ -1,0 +1,192 @@
+"""The I/O around the pure core: find the repository, load the specs, read the datasets, and
+connect to Azure or the emulator. Everything here feeds `desired`, `planning` and `applying`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.catalog import load_catalog
+from reconciler.datasets import inspect_dataset
+from reconciler.desired import DatasetFacts, DesiredState, build_desired
+from reconciler.errors import Diagnostic, Location, error, has_errors
+from reconciler.specs.loading import Document, load_paths
+from reconciler.specs.models import DatasetSpec, FineTuneSpec, LocalRunSpec
+from reconciler.specs.references import check_references
+
+STATE_DIR = ".ftops"
+
+
+@dataclass
+class Workspace:
+    root: Path
+    documents: list[Document]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    desired: DesiredState | None = None
+    reports: dict[str, Any] = field(default_factory=dict)
+    catalog: Any = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def repo_root(paths: list[Path]) -> Path:
+    """The git work tree that holds the specs; the current directory outside git."""
+    start = paths[0].resolve() if paths else Path.cwd()
+    start = start if start.is_dir() else start.parent
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return Path.cwd().resolve()
+
+
+def open_workspace(
+    paths: list[Path], *, count_tokens: bool = True, local_runs: Any = None
+) -> Workspace:
+    root = repo_root(paths)
+    loaded = load_paths(paths)
+    ws = Workspace(root=root, documents=loaded.documents, diagnostics=list(loaded.diagnostics))
+    missing = [p for p in paths if not p.exists()]
+    ws.diagnostics.extend(
+        error(
+            "SPEC_PATH_NOT_FOUND",
+            f"{p} does not exist",
+            Location.of_file(p),
+            "pass a spec file or a directory of them",
+        )
+        for p in missing
+    )
+    ws.diagnostics.extend(check_references(ws.documents))
+    if not ws.ok:
+        return ws
+    ws.catalog = load_catalog(_catalog_override(ws))
+    facts = _dataset_facts(ws, count_tokens)
+    if not ws.ok:
+        return ws
+    runs = local_runs(ws, facts) if local_runs else ()
+    ws.desired = build_desired(ws.documents, facts, tuple(runs))
+    return ws
+
+
+def _catalog_override(ws: Workspace) -> Path | None:
+    project = next(d for d in ws.documents if d.kind == "Project")
+    override = project.spec.catalog  # type: ignore[attr-defined]
+    return (project.source.parent / override).resolve() if override else None
+
+
+def _datasets_in_use(ws: Workspace) -> dict[str, str | None]:
+    """Dataset name → the base model it trains (for its per-example token limit)."""
+    used: dict[str, str | None] = {}
+    for doc in ws.documents:
+        spec = doc.spec
+        if isinstance(spec, FineTuneSpec):
+            base = spec.base_model if isinstance(spec.base_model, str) else None
+            for name in filter(None, (spec.training_data, spec.validation_data)):
+                used[name] = used.get(name) or base
+        elif isinstance(spec, LocalRunSpec):
+            for name in filter(None, (spec.training_data, spec.validation_data)):
+                used.setdefault(name, None)
+    return used
+
+
+def _dataset_facts(ws: Workspace, count_tokens: bool) -> dict[str, DatasetFacts]:
+    docs = {d.name: d for d in ws.documents if d.kind == "Dataset"}
+    roles = _roles(ws)
+    facts = {}
+    for name, base in _datasets_in_use(ws).items():
+        doc = docs[name]
+        path = dataset_path(doc, ws.root, ws.diagnostics)
+        if path is None:
+            continue
+        spec: DatasetSpec = doc.spec  # type: ignore[assignment]
+        report = inspect_dataset(
+            path,
+            role=roles.get(name, "training"),
+            format=spec.format,
+            base_model=base,
+            count_tokens=count_tokens,
+            cache_dir=ws.state_dir / "cache",
+            display_path=os.path.relpath(path, Path.cwd()),
+        )
+        ws.reports[name] = report
+        ws.diagnostics.extend(report.diagnostics)
+        tokens = report.tokens
+        facts[name] = DatasetFacts(
+            name=name,
+            digest=report.digest,
+            path=str(path),
+            examples=report.examples,
+            format=report.format,
+            billable_tokens=tokens.billable if tokens else None,
+        )
+    return facts
+
+
+def _roles(ws: Workspace) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for doc in ws.documents:
+        spec = doc.spec
+        if isinstance(spec, FineTuneSpec | LocalRunSpec):
+            roles[spec.training_data] = "training"
+            if spec.validation_data:
+                roles.setdefault(spec.validation_data, "validation")
+    return roles
+
+
+def dataset_path(doc: Document, root: Path, problems: list[Diagnostic]) -> Path | None:
+    """The dataset file, resolved against its spec file; it must stay inside the repository."""
+    spec: DatasetSpec = doc.spec  # type: ignore[assignment]
+    if spec.path is None:
+        problems.append(
+            error(
+                "DATASET_URL_UNSUPPORTED",
+                f"Dataset {doc.name!r}: importing from a URL is not supported yet",
+                doc.at("url"),
+                "commit the JSONL file to the repository and use 'path'",
+            )
+        )
+        return None
+    path = (doc.source.parent / spec.path).resolve()
+    if not path.is_relative_to(root.resolve()):
+        problems.append(
+            error(
+                "DATASET_OUTSIDE_REPO",
+                f"Dataset {doc.name!r}: {spec.path} resolves outside the repository {root}",
+                doc.at("path"),
+                "keep training data inside the repository",
+            )
+        )
+        return None
+    if not path.is_file():
+        problems.append(
+            error(
+                "DATASET_NOT_FOUND",
+                f"Dataset {doc.name!r}: {spec.path} does not exist",
+                doc.at("path"),
+                "paths are relative to the spec file's directory",
+            )
+        )
+        return None
+    return path
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
