@@ -344,10 +344,6 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
         self.values[path] = self.loc(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         if node.tag not in _SAFE_TAGS:
             self.diagnostics.append(
                 error(
@@ -358,6 +354,10 @@ class _Builder:
                 )
             )
             return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self._scalars.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
@@ -385,6 +385,8 @@ _SAFE_TAGS = {
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }

@@ -34,6 +34,27 @@ def check_references(documents: list[Document]) -> list[Diagnostic]:
     for doc in documents:
         problems.extend(_dangling(doc, names))
     problems.extend(_chain_cycles(documents))
+    problems.extend(_chains_across_accounts(documents))
+    return problems
+
+
+def _chains_across_accounts(documents: list[Document]) -> list[Diagnostic]:
+    """Continuous fine-tuning starts from a model in the same account."""
+    fine_tunes = {d.name: d for d in documents if isinstance(d.spec, FineTuneSpec)}
+    problems = []
+    for doc in fine_tunes.values():
+        spec: FineTuneSpec = doc.spec  # type: ignore[assignment]
+        upstream = fine_tunes.get(next(iter(upstreams(spec)), ""))
+        if upstream and upstream.spec.account != spec.account:  # type: ignore[attr-defined]
+            problems.append(
+                error(
+                    "SPEC_CHAIN_ACROSS_ACCOUNTS",
+                    f"FineTune {doc.name!r} continues {upstream.name!r}"
+                    f", which trains in another account",
+                    doc.at("account"),
+                    "train every step of a chain in one account; deploy the result anywhere",
+                )
+            )
     return problems
 
 

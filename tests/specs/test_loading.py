@@ -1,0 +1,158 @@
+"""Spec loading: every problem at once, each at the right line and column."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from reconciler.specs.loading import load_paths
+from reconciler.specs.references import check_references
+
+HEADER = """\
+apiVersion: ftops/v1
+kind: Project
+metadata: {name: demo}
+---
+apiVersion: ftops/v1
+kind: Account
+metadata: {name: main}
+spec:
+  subscription: s
+  resourceGroup: rg
+  accountName: acct
+  region: eastus2
+---
+apiVersion: ftops/v1
+kind: Dataset
+metadata: {name: travel}
+spec: {path: data.jsonl}
+"""
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "specs.yaml"
+    path.write_text(HEADER + textwrap.dedent(body))
+    return path
+
+
+def problems(path: Path) -> list[tuple[str, int | None, int | None]]:
+    loaded = load_paths([path])
+    found = loaded.diagnostics + check_references(loaded.documents)
+    return [
+        (d.code, d.location.line if d.location else None, d.location.column if d.location else None)
+        for d in found
+    ]
+
+
+def test_unknown_field_dangling_reference_and_cycle_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        ---
+        apiVersion: ftops/v1
+        kind: FineTune
+        metadata: {name: a}
+        spec:
+          account: main
+          baseModel: {fineTune: b}
+          trainingData: travel
+          epochz: 3
+        ---
+        apiVersion: ftops/v1
+        kind: FineTune
+        metadata: {name: b}
+        spec:
+          account: main
+          baseModel: {fineTune: a}
+          trainingData: travel
+        ---
+        apiVersion: ftops/v1
+        kind: Deployment
+        metadata: {name: d}
+        spec:
+          account: main
+          model: {fineTune: nope}
+        """,
+    )
+    assert sorted(problems(path)) == sorted(
+        [
+            ("SPEC_UNKNOWN_FIELD", 26, 3),  # epochz
+            ("SPEC_CHAIN_CYCLE", 32, 26),  # b's baseModel.fineTune (the cycle's first node)
+            ("SPEC_UNKNOWN_REFERENCE", 40, 21),  # model.fineTune: nope
+        ]
+    ) or problems(path)
+
+
+def test_unknown_field_hint_lists_the_allowed_fields(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        ---
+        apiVersion: ftops/v1
+        kind: FineTune
+        metadata: {name: a}
+        spec:
+          account: main
+          baseModel: gpt-4o-mini-2024-07-18
+          trainingData: travel
+          method:
+            hyperparameters: {epochs: 2, batchsize: 4}
+        """,
+    )
+    [diag] = load_paths([path]).diagnostics
+    assert diag.code == "SPEC_UNKNOWN_FIELD"
+    assert (diag.location.line, diag.location.column) == (27, 34)
+    assert "batchSize" in (diag.hint or "")
+
+
+@pytest.mark.parametrize(
+    "value, code",
+    [
+        ("subscription: ${env:FTOPS_TEST_SUB}", None),
+        ("region: ${env:FTOPS_TEST_SUB}", "SPEC_ENV_NOT_ALLOWED"),
+        ("subscription: ${env:FTOPS_TEST_UNSET_VARIABLE}", "SPEC_ENV_UNSET"),
+    ],
+)
+def test_env_substitution_only_in_account_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, code: str | None
+) -> None:
+    monkeypatch.setenv("FTOPS_TEST_SUB", "sub-from-env")
+    spec = {"subscription": "subscription: s", "region": "region: eastus2"}
+    spec[value.split(":")[0]] = value
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        "apiVersion: ftops/v1\nkind: Account\nmetadata: {name: main}\nspec:\n"
+        + "".join(f"  {line}\n" for line in spec.values())
+        + "  resourceGroup: rg\n  accountName: acct\n"
+    )
+    loaded = load_paths([path])
+    assert [d.code for d in loaded.diagnostics] == ([code] if code else [])
+    if code is None:
+        assert loaded.documents[0].spec.subscription == "sub-from-env"  # type: ignore[attr-defined]
+
+
+def test_yaml_python_tags_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        "apiVersion: ftops/v1\nkind: Project\nmetadata: {name: p}\n"
+        "spec: {catalog: !!python/object/apply:os.system [echo hi]}\n"
+    )
+    codes = [d.code for d in load_paths([path]).diagnostics]
+    assert codes == ["SPEC_YAML_TAG"]
+
+
+def test_duplicate_keys_and_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        ---
+        apiVersion: ftops/v1
+        kind: Dataset
+        metadata: {name: travel}
+        spec: {path: a.jsonl, path: b.jsonl}
+        """,
+    )
+    codes = {c for c, _, _ in problems(path)}
+    assert {"SPEC_DUPLICATE_KEY", "SPEC_DUPLICATE_NAME"} <= codes
