@@ -23,6 +23,7 @@ from rich.console import Console
 from reconciler import rendering
 from reconciler.applying import Applier, ApplyOptions, ApplyResult
 from reconciler.errors import Diagnostic, FtopsError, GuardError, Location, error, has_errors
+from reconciler.live import LocalRunLive
 from reconciler.planning import PlanOptions, check_guards
 from reconciler.plans import Change, Plan
 from reconciler.providers.azure import AzureProvider
@@ -174,7 +175,6 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     ws = open_workspace(
         list(args.paths),
         count_tokens=not getattr(args, "no_tokens", False),
-        local_runs=_local_runs_hook(),
     )
     if not ws.ok or ws.desired is None:
         raise _SpecErrors(ws.diagnostics)
@@ -233,7 +233,7 @@ def _applier(
             prune=getattr(args, "prune", False), retry_failed=getattr(args, "retry_failed", False)
         ),
     )
-    local = _local_provider(ws)
+    local = _local_provider(ws, getattr(args, "timeout", None))
     return Applier(
         desired=ws.desired,
         cloud=provider if ws.desired.accounts else None,
@@ -404,9 +404,55 @@ def _confirm() -> None:
 # --- local runs (the optional [local] extra) ----------------------------------------------
 
 
-def _local_runs_hook() -> Any:
-    return None
+class _LocalRuns:
+    """Local runs read from and started in their run directories under .ftops/runs/."""
+
+    def __init__(self, ws: Workspace, timeout_s: float | None) -> None:
+        from reconciler.providers.local import LocalRunner
+
+        self.root = ws.root
+        self.runner = LocalRunner()
+        self.timeout_s = timeout_s
+
+    def read(self, name: str, key: str) -> LocalRunLive:
+        from reconciler import localruns
+
+        state = self.runner.state(localruns.run_dir(self.root, name, key), verify=True)
+        return LocalRunLive(
+            name=name,
+            key=key,
+            phase=state.phase,
+            step=state.step,
+            max_steps=state.max_steps,
+            detail=state.error or state.describe(),
+        )
+
+    def start(self, change: Change, *, wait: bool) -> str:
+        from reconciler import localruns
+        from reconciler.providers.local import log_tail
+
+        p = change.payload
+        run_dir = localruns.run_dir(self.root, p["name"], p["key"])
+        self.runner.start(p["name"], p["key"], p["spec"], run_dir, detach=not wait)
+        if not wait:
+            return f"training in the background (log: {run_dir / localruns.TRAIN_LOG})"
+        state = self.runner.wait(run_dir, self._progress(p["name"]), timeout_s=self.timeout_s)
+        if state.phase != "succeeded":
+            raise FtopsError(
+                f"local run {p['name']} ended {state.describe()}",
+                code="LOCALRUN_FAILED",
+                hint=log_tail(run_dir, 5) or None,
+            )
+        return state.describe()
+
+    @staticmethod
+    def _progress(name: str) -> Any:
+        def show(state: Any) -> None:
+            err.print(f"localrun/{name}: {state.describe()}", markup=False)
+
+        return show
 
 
-def _local_provider(ws: Workspace) -> Any:
-    return None
+def _local_provider(ws: Workspace, timeout_s: float | None = None) -> _LocalRuns | None:
+    assert ws.desired is not None
+    return _LocalRuns(ws, timeout_s) if ws.desired.local_runs else None

@@ -11,7 +11,7 @@ from typing import Any
 
 from reconciler.catalog import load_catalog
 from reconciler.datasets import inspect_dataset
-from reconciler.desired import DatasetFacts, DesiredState, build_desired
+from reconciler.desired import DatasetFacts, DesiredLocalRun, DesiredState, build_desired
 from reconciler.errors import Diagnostic, Location, error, has_errors
 from reconciler.specs.loading import Document, load_paths
 from reconciler.specs.models import DatasetSpec, FineTuneSpec, LocalRunSpec
@@ -71,7 +71,9 @@ def open_workspace(
     facts = _dataset_facts(ws, count_tokens)
     if not ws.ok:
         return ws
-    runs = local_runs(ws, facts) if local_runs else ()
+    runs = desired_local_runs(ws, facts)
+    if not ws.ok:
+        return ws
     ws.desired = build_desired(ws.documents, facts, tuple(runs))
     return ws
 
@@ -190,3 +192,43 @@ def git_commit(root: Path) -> str | None:
     except OSError:
         return None
     return out.stdout.strip() or None
+
+
+def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[DesiredLocalRun]:
+    """Local runs with their keys: base model, tokenizer, template and data digests included."""
+    from reconciler import localruns
+
+    runs = []
+    for doc in ws.documents:
+        spec = doc.spec
+        if not isinstance(spec, LocalRunSpec):
+            continue
+        ws.diagnostics.extend(localruns.check_local_run(spec, location=doc.location))
+        train = Path(facts[spec.training_data].path)
+        valid = Path(facts[spec.validation_data].path) if spec.validation_data else None
+        base = localruns.resolve_base_paths(spec, ws.root)
+        if not base.model_dir.is_relative_to(ws.root) or not base.model_dir.exists():
+            ws.diagnostics.append(
+                error(
+                    "LOCALRUN_BASE_NOT_FOUND",
+                    f"LocalRun {doc.name!r}: base model "
+                    f"{spec.base_model.path} not found inside the repository",
+                    doc.at("baseModel"),
+                    "point baseModel.path at a local Hugging Face directory or a .gguf file",
+                )
+            )
+            continue
+        digests = localruns.compute_digests(spec, ws.root, train, valid, ws.state_dir / "cache")
+        key = localruns.run_key(spec, digests)
+        resolved = localruns.resolved_run_spec(
+            doc.name,
+            spec,
+            key,
+            digests,
+            root=ws.root,
+            train_path=train,
+            valid_path=valid,
+            train_format=facts[spec.training_data].format or "auto",
+        )
+        runs.append(DesiredLocalRun(name=doc.name, key=key, spec=resolved, location=doc.location))
+    return runs
