@@ -1,0 +1,252 @@
+"""One streaming pass over a JSONL file: strict JSON, the per-example rules, example hashes and
+(optionally) token counts, for one byte range. `scan_file` runs ranges in a process pool on big
+files while the parent computes the sha256, so digest and validation share one read of the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .encodings import get_encoding
+from .facts import ExampleFacts
+from .findings import DEFAULT_KEEP, Findings
+from .jsonline import check_duplicate_keys, has_special_token_text, parse_line
+from .reading import BOM, file_digest, line_ranges, numbered_lines, read_blocks
+from .rules_chat import check_chat
+from .rules_completion import check_completion
+from .rules_dpo import check_dpo
+from .tokens import Counter
+
+Checker = Callable[[dict[str, Any], int, Findings], ExampleFacts]
+CHECKERS: dict[str, Checker] = {
+    "chat": check_chat,
+    "dpo": check_dpo,
+    "completion": check_completion,
+}
+
+PARALLEL_MIN_BYTES = 16 << 20  # below this a pool costs more than it saves
+RANGE_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    format: str = "auto"  # auto | chat | dpo | completion
+    encoding: str | None = None  # count tokens with it; None: structure only
+    keep: int = DEFAULT_KEEP
+
+
+@dataclass
+class ScanResult:
+    """Everything one range (or, merged, the whole file) yields. Per-example arrays line up."""
+
+    lines: int = 0
+    examples: int = 0  # non-blank lines
+    findings: Findings = field(default_factory=Findings)
+    formats: dict[str, int] = field(default_factory=dict)  # format -> first line
+    image_examples: int = 0
+    first_image_line: int = 0
+    example_lines: array = field(default_factory=lambda: array("Q"))
+    hashes: array = field(default_factory=lambda: array("Q"))  # canonical JSON, 64 bits
+    prompt_hashes: array = field(default_factory=lambda: array("Q"))
+    tokens: array = field(default_factory=lambda: array("Q"))
+    before_trainable: array = field(default_factory=lambda: array("Q"))
+    uncertain_lines: array = field(default_factory=lambda: array("Q"))
+    trailing_blanks: list[int] = field(default_factory=list)
+    tokenized: int = 0
+    digest: str = ""
+    size: int = 0
+
+    def merge(self, later: ScanResult) -> None:
+        offset = self.lines
+        if later.examples and self.trailing_blanks:
+            for number in self.trailing_blanks:
+                self.findings.report("LINE_BLANK", "blank line", number)
+            self.trailing_blanks = []
+        self.trailing_blanks += [n + offset for n in later.trailing_blanks]
+        self.findings.merge(later.findings, offset)
+        for fmt, first in later.formats.items():
+            self.formats.setdefault(fmt, first + offset)
+        if later.image_examples and not self.image_examples:
+            self.first_image_line = later.first_image_line + offset
+        self.image_examples += later.image_examples
+        self.example_lines.extend(n + offset for n in later.example_lines)
+        self.uncertain_lines.extend(n + offset for n in later.uncertain_lines)
+        for name in ("hashes", "prompt_hashes", "tokens", "before_trainable"):
+            getattr(self, name).extend(getattr(later, name))
+        self.lines += later.lines
+        self.examples += later.examples
+        self.tokenized += later.tokenized
+
+
+def scan_blocks(blocks: Iterable[bytes], options: ScanOptions, at_file_start: bool) -> ScanResult:
+    result = ScanResult(findings=Findings(keep=options.keep))
+    counter = (
+        Counter(options.encoding, get_encoding(options.encoding).encode_ordinary)
+        if options.encoding
+        else None
+    )
+    lines = numbered_lines(strip_bom(blocks) if at_file_start else blocks)
+    for number, line in lines:
+        result.lines = number
+        if not line or line.isspace():
+            result.trailing_blanks.append(number)
+            continue
+        if result.trailing_blanks:
+            for blank in result.trailing_blanks:
+                result.findings.report("LINE_BLANK", "blank line", blank)
+            result.trailing_blanks = []
+        result.examples += 1
+        scan_line(line, number, options, counter, result)
+    result.tokenized = counter.examples if counter else 0
+    return result
+
+
+def scan_line(
+    line: bytes, number: int, options: ScanOptions, counter: Counter | None, result: ScanResult
+) -> None:
+    found = result.findings
+    if line.endswith(b"\r"):
+        found.tally("FILE_CRLF", number)
+    example = parse_line(line, number, found)
+    if example is None:
+        return
+    if type(example) is not dict:
+        found.report("LINE_NOT_OBJECT", "the line is not a JSON object", number)
+        return
+    canonical = orjson.dumps(example, option=orjson.OPT_SORT_KEYS)
+    check_duplicate_keys(line, canonical, number, found)
+    if b"<|" in line and has_special_token_text(line):
+        found.report(
+            "EX_SPECIAL_TOKEN_TEXT", "text holds a special token such as <|endoftext|>", number
+        )
+    fmt = options.format if options.format != "auto" else detect_format(example)
+    if fmt is None:
+        found.report("EX_UNKNOWN_FORMAT", "not a chat, DPO or prompt/completion example", number)
+        return
+    result.formats.setdefault(fmt, number)
+    facts = CHECKERS[fmt](example, number, found)
+    if facts.images:
+        if not result.image_examples:
+            result.first_image_line = number
+        result.image_examples += 1
+    result.example_lines.append(number)
+    result.hashes.append(hash64(canonical))
+    result.prompt_hashes.append(hash64(prompt_part(example, fmt)))
+    if counter is not None:
+        counted = counter.count(example, fmt)
+        result.tokens.append(counted.tokens)
+        result.before_trainable.append(counted.before_trainable)
+        if counted.uncertain:
+            result.uncertain_lines.append(number)
+
+
+def detect_format(example: dict[str, Any]) -> str | None:
+    if "messages" in example:
+        return "chat"
+    if "input" in example or "preferred_output" in example or "non_preferred_output" in example:
+        return "dpo"
+    if "prompt" in example or "completion" in example:
+        return "completion"
+    return None
+
+
+def prompt_part(example: dict[str, Any], fmt: str) -> bytes:
+    """What the answer responds to: for chat, everything before the last assistant turn."""
+    if fmt == "dpo":
+        return orjson.dumps(example.get("input"), option=orjson.OPT_SORT_KEYS)
+    if fmt == "completion":
+        return orjson.dumps(example.get("prompt"))
+    messages = example.get("messages")
+    if isinstance(messages, list):
+        last = len(messages) - 1
+        while last >= 0 and not (
+            isinstance(messages[last], dict) and messages[last].get("role") == "assistant"
+        ):
+            last -= 1
+        messages = messages[:last] if last >= 0 else messages
+    prompt = {
+        "messages": messages,
+        "tools": example.get("tools"),
+        "functions": example.get("functions"),
+    }
+    return orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS)
+
+
+def hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def strip_bom(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    first = True
+    for block in blocks:
+        if first and block.startswith(BOM):
+            block = block[len(BOM) :]
+        first = False
+        yield block
+
+
+def hashed(blocks: Iterable[bytes], sha: Any) -> Iterator[bytes]:
+    for block in blocks:
+        sha.update(block)
+        yield block
+
+
+def scan_range(path: str, start: int, end: int, options: ScanOptions) -> ScanResult:
+    return scan_blocks(read_blocks(path, start, end), options, at_file_start=start == 0)
+
+
+def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> ScanResult:
+    """Scan the whole file and compute its sha256, reading it once per byte."""
+    size = path.stat().st_size
+    workers = workers if workers is not None else usable_cores()
+    if workers < 2 or size < PARALLEL_MIN_BYTES:
+        sha = hashlib.sha256()
+        result = scan_blocks(hashed(read_blocks(path), sha), options, at_file_start=True)
+        result.digest = sha.hexdigest()
+    else:
+        result = scan_parallel(path, size, options, workers)
+    result.size = size
+    flush_trailing_blanks(result)
+    return result
+
+
+def scan_parallel(path: Path, size: int, options: ScanOptions, workers: int) -> ScanResult:
+    if options.encoding:
+        get_encoding(options.encoding)  # load once here; forked workers inherit it
+    ranges = line_ranges(path, size, max(RANGE_BYTES, size // (workers * 16)))
+    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
+        futures = [pool.submit(scan_range, str(path), start, end, options) for start, end in ranges]
+        digest = file_digest(path)  # on this process's core while the workers parse
+        result = ScanResult(findings=Findings(keep=options.keep))
+        for future in futures:
+            result.merge(future.result())
+    result.digest = digest
+    return result
+
+
+def flush_trailing_blanks(result: ScanResult) -> None:
+    """Blank lines at the very end are fine (editors add them); others were reported."""
+    result.trailing_blanks = []
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    # fork shares the loaded encoding and modules; elsewhere spawn is the only safe choice.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
