@@ -156,6 +156,33 @@ class LocalRunner:
                 )
             time.sleep(self.poll_interval_s)
 
+    def ensure(
+        self,
+        name: str,
+        key: str,
+        resolved_spec: dict[str, Any],
+        run_dir: Path,
+        *,
+        wait: bool = True,
+        on_progress: ProgressCallback | None = None,
+        retry_failed: bool = False,
+        timeout_s: float | None = None,
+    ) -> tuple[localruns.Action, LocalRunState]:
+        """Reconcile one run: noop if committed, wait if running, else train or resume.
+
+        Returns the action taken and the state afterwards (after waiting when `wait`). Without
+        `wait`, the trainer is detached so it outlives this process.
+        """
+        state = self.state(run_dir, verify=True)
+        action, _ = localruns.plan_action(state, retry_failed=retry_failed)
+        if action in ("train", "resume"):
+            self.start(name, key, resolved_spec, run_dir, detach=not wait)
+        elif action != "wait":
+            return action, state
+        if not wait:
+            return action, self.state(run_dir)
+        return action, self.wait(run_dir, on_progress, timeout_s=timeout_s)
+
     def _reap(self, run_dir: Path) -> None:
         child = self._children.get(run_dir)
         if child is not None and child.poll() is not None:

@@ -1,0 +1,89 @@
+"""Fixtures for local-run tests: a tiny base model and toy data, built offline once per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import localruns
+from reconciler.specs.models import LocalRunSpec
+from tests.training import tiny
+
+
+@dataclass
+class Workspace:
+    """A repo root holding the tiny base model and the toy datasets."""
+
+    root: Path
+    base: str = "models/tiny"
+    train: str = "data/train.jsonl"
+    valid: str = "data/valid.jsonl"
+    dpo: str = "data/dpo.jsonl"
+
+    def spec(self, **overrides: Any) -> LocalRunSpec:
+        doc: dict[str, Any] = {
+            "baseModel": {"path": self.base},
+            "method": "sft",
+            "trainingData": "train",
+            "validationData": "valid",
+            "adapter": {"r": 8, "alpha": 16, "dropout": 0.05},
+            "hyperparameters": {
+                "maxSteps": 12,
+                "batchSize": 8,
+                "perDeviceBatchSize": 4,
+                "learningRate": 3e-3,
+                "maxSeqLen": 128,
+                "precision": "fp32",
+                "seed": 42,
+            },
+            "compute": {"device": "cpu"},
+            "outputs": {"evalEverySteps": 4, "saveEverySteps": 4, "keepCheckpoints": "all"},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(doc.get(key), dict):
+                doc[key] = {**doc[key], **value}
+            else:
+                doc[key] = value
+        return LocalRunSpec.model_validate(doc)
+
+    def paths(self, spec: LocalRunSpec) -> tuple[Path, Path | None]:
+        if spec.method == "dpo":
+            return self.root / self.dpo, None
+        valid = self.root / self.valid if spec.validation_data else None
+        return self.root / self.train, valid
+
+    def resolve(self, name: str, spec: LocalRunSpec) -> tuple[str, dict[str, Any], Path]:
+        """What the planner does: digests → key → run dir and the resolved spec for the runner."""
+        train, valid = self.paths(spec)
+        digests = localruns.compute_digests(spec, self.root, train, valid)
+        key = localruns.run_key(spec, digests)
+        resolved = localruns.resolved_run_spec(
+            name, spec, key, digests, root=self.root, train_path=train, valid_path=valid
+        )
+        return key, resolved, localruns.run_dir(self.root, name, key)
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Base model + data, built once; each test copies it (a few hundred KB)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    root = tmp_path_factory.mktemp("tiny-source")
+    rows = tiny.chat_rows(64, seed=1)
+    tiny.write_jsonl(root / "data/train.jsonl", rows)
+    tiny.write_jsonl(root / "data/valid.jsonl", tiny.chat_rows(16, seed=2))
+    tiny.write_jsonl(root / "data/dpo.jsonl", tiny.dpo_rows(32, seed=3))
+    tiny.build_base(root / "models/tiny", rows)
+    return root
+
+
+@pytest.fixture
+def workspace(tiny_source: Path, tmp_path: Path) -> Workspace:
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(tiny_source, root)
+    return Workspace(root=root)

@@ -1,0 +1,138 @@
+"""End to end on CPU: the real training subprocess on a tiny model (research/local-runs.md §3.6)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from reconciler import localruns as lr  # noqa: E402
+from reconciler.providers.local import LocalRunner, log_tail  # noqa: E402
+from tests.training.conftest import Workspace  # noqa: E402
+
+pytestmark = pytest.mark.local
+
+NAME = "calc"
+
+
+def run_to_end(ws: Workspace, name: str = NAME, **overrides) -> tuple[Path, lr.LocalRunState]:
+    spec = ws.spec(**overrides)
+    key, resolved, run = ws.resolve(name, spec)
+    runner = LocalRunner(env={"FTOPS_TORCH_THREADS": "2"})
+    action, state = runner.ensure(name, key, resolved, run, timeout_s=240)
+    assert action == "train"
+    assert state.phase == "succeeded", log_tail(run, 40)
+    return run, state
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tiny_source: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Workspace, Path]:
+    """One uninterrupted SFT run, shared by the tests below."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("reference") / "repo"
+    shutil.copytree(tiny_source, root)
+    ws = Workspace(root=root)
+    run, _ = run_to_end(ws)
+    return ws, run
+
+
+def read_rows(run: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with (run / lr.RESULTS).open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_sft_run_commits_adapter_results_and_outputs(reference) -> None:
+    ws, run = reference
+    outputs = lr.read_json(run / lr.OUTPUTS)
+    assert outputs is not None and outputs["key"].startswith(run.name)
+    assert set(outputs["adapter"]["files"]) >= {"adapter_model.safetensors", "adapter_config.json"}
+    assert lr.read_run_state(run, verify=True).phase == "succeeded"
+    assert not (run / "adapter.tmp").exists()
+    config = lr.read_json(run / "adapter/adapter_config.json")
+    assert config is not None and config["base_model_name_or_path"] == ws.base
+    metrics = outputs["metrics"]
+    assert metrics["global_step"] == 12 and metrics["train_tokens"] > 0
+    assert metrics["tokens_per_s"] > 0 and outputs["engines"]["trl"] == "1.16.0"
+
+    header, rows = read_rows(run)
+    assert header == list(lr.RESULTS_COLUMNS)
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))  # one row per logged step
+    assert all(r["train_loss"] and r["train_mean_token_accuracy"] for r in rows)
+    evaluated = [int(r["step"]) for r in rows if r["valid_loss"]]
+    assert evaluated == [4, 8, 12]  # evalEverySteps
+    full = [int(r["step"]) for r in rows if r["full_valid_loss"]]
+    assert full == [8, 12]  # end of epoch 1 (64 rows / batch 8) and the end of training
+    assert all(r["full_valid_mean_token_accuracy"] for r in rows if r["full_valid_loss"])
+
+
+def test_reapply_is_a_noop(reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, run = reference
+    key, resolved, again = ws.resolve(NAME, ws.spec())
+    assert again == run
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("spawned a trainer"))
+    action, state = LocalRunner().ensure(NAME, key, resolved, run)
+    assert action == "noop" and state.phase == "succeeded"
+
+
+def test_kill_9_then_apply_resumes_to_the_same_adapter(reference, workspace: Workspace) -> None:
+    _, reference_run = reference
+    spec = workspace.spec()
+    key, resolved, run = workspace.resolve(NAME, spec)
+    assert run.name == reference_run.name  # same content → same key, another repo
+
+    slow = LocalRunner(env={"FTOPS_TORCH_THREADS": "2", "FTOPS_TRAINING_STEP_DELAY_S": "0.25"})
+    handle = slow.start(NAME, key, resolved, run)
+    checkpoint = run / "checkpoints/checkpoint-4/trainer_state.json"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert time.monotonic() < deadline, log_tail(run, 40)
+        assert slow.state(run).phase == "running", log_tail(run, 40)
+        time.sleep(0.05)
+    os.kill(handle.pid, signal.SIGKILL)
+    state = slow.wait(run, timeout_s=30)
+    assert state.phase == "partial" and not (run / lr.OUTPUTS).exists()
+    assert state.last_checkpoint == 4
+
+    # An interrupted save above it (no trainer_state.json) must be ignored, not resumed from.
+    planted = run / "checkpoints/checkpoint-8"
+    planted.mkdir(parents=True, exist_ok=True)
+    (planted / "adapter_model.safetensors").write_bytes(b"garbage")
+    assert lr.plan_action(lr.read_run_state(run)) == ("resume", "resume from checkpoint 4")
+
+    action, state = LocalRunner(env={"FTOPS_TORCH_THREADS": "2"}).ensure(
+        NAME, key, resolved, run, timeout_s=240
+    )
+    assert action == "resume" and state.phase == "succeeded", log_tail(run, 40)
+    outputs = lr.read_json(run / lr.OUTPUTS)
+    assert outputs is not None and outputs["resumedFrom"] == "checkpoint-4"
+    adapter = "adapter/adapter_model.safetensors"
+    assert (run / adapter).read_bytes() == (reference_run / adapter).read_bytes()
+    assert read_rows(run) == read_rows(reference_run)
+
+
+def test_dpo_runs(workspace: Workspace) -> None:
+    run, state = run_to_end(
+        workspace,
+        name="calc-dpo",
+        method="dpo",
+        validationData=None,
+        hyperparameters={"maxSteps": 4},
+        outputs={"saveEverySteps": 100},
+    )
+    header, rows = read_rows(run)
+    assert header == list(lr.RESULTS_COLUMNS)
+    assert [int(r["step"]) for r in rows] == list(range(1, 5))
+    assert state.outputs["metrics"]["global_step"] == 4
+    assert (run / "adapter/adapter_model.safetensors").exists()
