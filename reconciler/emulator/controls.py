@@ -1,0 +1,104 @@
+"""Test controls under `/_emulator/` (never faulted, never logged, not counted as writes).
+
+GET  requests    the request log: seq, method, path, query, status, operation (swagger
+                 operationId), fault, sim_time; with record_bodies also request_body and
+                 response_body (parsed JSON or null). `?since=SEQ` returns only newer entries.
+GET  operations  every operation the emulator serves: operationId, method, path template, swagger
+GET  stats       {"operations": {operationId: count}, "writes": non-GET calls, "requests": total}
+GET  clock       {"now": simulated unix time, "iso", "time_scale"}
+POST clock       {"advance_seconds": N} moves simulated time forward
+GET  faults      the fault configuration; POST faults replaces it (see faults.py)
+POST reset       wipes all state (accounts included), clears faults, re-anchors the clock
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.emulator.arm import iso
+from reconciler.emulator.faults import Faults
+from reconciler.emulator.routing import ApiError, Call, Reply
+from reconciler.emulator.store import loads
+
+
+def requests(call: Call) -> Reply:
+    since = call.int_query("since", 0, 0, 2**62)
+    rows = call.db.execute("SELECT * FROM requests WHERE seq > ? ORDER BY seq", (since,))
+    return Reply(200, {"requests": [_logged(row) for row in rows]})
+
+
+def _logged(row: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "seq": row["seq"],
+        "sim_time": row["sim_time"],
+        "method": row["method"],
+        "path": row["path"],
+        "query": loads(row["query"]),
+        "status": row["status"],
+        "operation": row["operation"],
+        "fault": row["fault"],
+    }
+    if row["request_body"] is not None or row["response_body"] is not None:
+        entry["request_body"] = loads(row["request_body"])
+        entry["response_body"] = loads(row["response_body"])
+    return entry
+
+
+def operations(call: Call) -> Reply:
+    routes = [r.describe() for r in call.emulator.router.routes if r.plane != "control"]
+    return Reply(200, {"operations": routes})
+
+
+def stats(call: Call) -> Reply:
+    counts = {
+        row["operation"]: row["n"]
+        for row in call.db.execute(
+            "SELECT operation, COUNT(*) AS n FROM requests WHERE operation IS NOT NULL "
+            "GROUP BY operation ORDER BY operation"
+        )
+    }
+    (writes,) = call.db.execute("SELECT COUNT(*) FROM requests WHERE method != 'GET'").fetchone()
+    (total,) = call.db.execute("SELECT COUNT(*) FROM requests").fetchone()
+    return Reply(200, {"operations": counts, "writes": writes, "requests": total})
+
+
+def get_clock(call: Call) -> Reply:
+    now = call.emulator.clock.now()
+    return Reply(200, {"now": now, "iso": iso(now), "time_scale": call.emulator.clock.time_scale})
+
+
+def advance_clock(call: Call) -> Reply:
+    body = _json(call)
+    seconds = body.get("advance_seconds")
+    if not isinstance(seconds, int | float) or seconds < 0:
+        raise ApiError(400, "invalidPayload", "'advance_seconds' must be a non-negative number.")
+    call.emulator.clock.advance(float(seconds))
+    return get_clock(call)
+
+
+def get_faults(call: Call) -> Reply:
+    return Reply(200, call.emulator.faults.as_json())
+
+
+def set_faults(call: Call) -> Reply:
+    try:
+        call.emulator.faults = Faults.from_json(_json(call))
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, "invalidPayload", str(exc)) from exc
+    return get_faults(call)
+
+
+def reset(call: Call) -> Reply:
+    call.emulator.reset()
+    return Reply(200, {"reset": True})
+
+
+def _json(call: Call) -> dict[str, Any]:
+    try:
+        body = json.loads(call.body or b"{}")
+    except ValueError as exc:
+        raise ApiError(400, "invalidPayload", "The body must be JSON.") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalidPayload", "The body must be a JSON object.")
+    return body

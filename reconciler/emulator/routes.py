@@ -1,0 +1,152 @@
+"""Every operation the emulator serves, named by its swagger operationId."""
+
+from __future__ import annotations
+
+from reconciler.emulator import (
+    arm_accounts,
+    arm_deployments,
+    controls,
+    files,
+    jobs,
+    models,
+)
+from reconciler.emulator.routing import (
+    ARM_SWAGGER,
+    DATA_PLANE_PREVIEW,
+    DATA_PLANE_STABLE,
+    Handler,
+    Route,
+)
+
+STABLE = "2024-10-21"
+PREVIEW = "2025-04-01-preview"
+DATA_PLANE_VERSIONS = (STABLE, PREVIEW)
+ARM_VERSIONS = ("2025-09-01", "2024-10-01")
+
+_DP = "/{accountName}/openai"
+_SUB = "/subscriptions/{subscriptionId}"
+_RG = _SUB + "/resourceGroups/{resourceGroupName}/providers/Microsoft.CognitiveServices"
+_ACCOUNT = _RG + "/accounts/{accountName}"
+_DEPLOYMENT = _ACCOUNT + "/deployments/{deploymentName}"
+_LOCATION = _SUB + "/providers/Microsoft.CognitiveServices/locations/{location}"
+
+
+def _data(
+    method: str, path: str, operation: str, handler: Handler, *, preview_only: bool = False
+) -> Route:
+    swagger = (DATA_PLANE_PREVIEW,) if preview_only else (DATA_PLANE_STABLE, DATA_PLANE_PREVIEW)
+    versions = (PREVIEW,) if preview_only else DATA_PLANE_VERSIONS
+    return Route(method, _DP + path, operation, handler, swagger, path, "data", versions)
+
+
+def _arm(method: str, path: str, operation: str, handler: Handler, swagger: bool = True) -> Route:
+    return Route(
+        method,
+        path,
+        operation,
+        handler,
+        (ARM_SWAGGER,) if swagger else (),
+        path if swagger else None,
+        "arm",
+        ARM_VERSIONS,
+    )
+
+
+def _control(method: str, path: str, name: str, handler: Handler) -> Route:
+    return Route(method, "/_emulator" + path, name, handler, plane="control")
+
+
+def data_plane_routes() -> list[Route]:
+    job = "/fine_tuning/jobs/{fine-tuning-job-id}"
+    return [
+        _data("GET", "/files", "Files_List", files.list_files),
+        _data("POST", "/files", "Files_Upload", files.upload),
+        _data("POST", "/files/import", "Files_Import", files.import_file),
+        _data("GET", "/files/{file-id}", "Files_Get", files.get_file),
+        _data("DELETE", "/files/{file-id}", "Files_Delete", files.delete_file),
+        _data("GET", "/files/{file-id}/content", "Files_GetContent", files.file_content),
+        _data("GET", "/fine_tuning/jobs", "FineTuning_List", jobs.list_jobs),
+        _data("POST", "/fine_tuning/jobs", "FineTuning_Create", jobs.create),
+        _data("GET", job, "FineTuning_Get", jobs.get_job),
+        _data("DELETE", job, "FineTuning_Delete", jobs.delete),
+        _data("POST", job + "/cancel", "FineTuning_Cancel", jobs.cancel),
+        _data("GET", job + "/events", "FineTuning_GetEvents", jobs.events),
+        _data("GET", job + "/checkpoints", "FineTuning_GetCheckpoints", jobs.checkpoints),
+        _data("POST", job + "/pause", "FineTuning_Pause", jobs.pause, preview_only=True),
+        _data("POST", job + "/resume", "FineTuning_Resume", jobs.resume, preview_only=True),
+        _data("GET", "/models", "Models_List", models.list_models),
+        _data("GET", "/models/{model-id}", "Models_Get", models.get_model),
+        # From the inference swagger (not among the stored contracts).
+        Route(
+            "POST",
+            _DP + "/deployments/{deployment-id}/chat/completions",
+            "ChatCompletions_Create",
+            models.chat_completions,
+            (),
+            "/deployments/{deployment-id}/chat/completions",
+            "data",
+            DATA_PLANE_VERSIONS,
+        ),
+    ]
+
+
+def arm_routes() -> list[Route]:
+    accounts = _RG + "/accounts"
+    return [
+        _arm("PUT", _ACCOUNT, "Accounts_Create", arm_accounts.create),
+        _arm("PATCH", _ACCOUNT, "Accounts_Update", arm_accounts.update),
+        _arm("DELETE", _ACCOUNT, "Accounts_Delete", arm_accounts.delete),
+        _arm("GET", _ACCOUNT, "Accounts_Get", arm_accounts.get),
+        _arm("GET", accounts, "Accounts_ListByResourceGroup", arm_accounts.list_by_resource_group),
+        _arm(
+            "GET",
+            _SUB + "/providers/Microsoft.CognitiveServices/accounts",
+            "Accounts_List",
+            arm_accounts.list_by_subscription,
+        ),
+        _arm("POST", _ACCOUNT + "/listKeys", "Accounts_ListKeys", arm_accounts.list_keys),
+        _arm("GET", _ACCOUNT + "/skus", "Accounts_ListSkus", arm_accounts.list_skus),
+        _arm("GET", _ACCOUNT + "/usages", "Accounts_ListUsages", arm_accounts.list_usages),
+        _arm("GET", _ACCOUNT + "/models", "Accounts_ListModels", arm_accounts.list_models),
+        _arm("GET", _LOCATION + "/models", "Models_List", arm_accounts.list_location_models),
+        _arm(
+            "GET", _ACCOUNT + "/deployments", "Deployments_List", arm_deployments.list_deployments
+        ),
+        _arm("GET", _DEPLOYMENT, "Deployments_Get", arm_deployments.get),
+        _arm("PUT", _DEPLOYMENT, "Deployments_CreateOrUpdate", arm_deployments.create_or_update),
+        _arm("PATCH", _DEPLOYMENT, "Deployments_Update", arm_deployments.update),
+        _arm("DELETE", _DEPLOYMENT, "Deployments_Delete", arm_deployments.delete),
+        _arm("GET", _DEPLOYMENT + "/skus", "Deployments_ListSkus", arm_deployments.list_skus),
+        # ARM's LRO convention; not operations of the swagger.
+        _arm(
+            "GET",
+            _LOCATION + "/operationStatuses/{operationId}",
+            "OperationStatuses_Get",
+            arm_deployments.operation_status,
+            swagger=False,
+        ),
+        _arm(
+            "GET",
+            _LOCATION + "/operationResults/{operationId}",
+            "OperationResults_Get",
+            arm_deployments.operation_result,
+            swagger=False,
+        ),
+    ]
+
+
+def control_routes() -> list[Route]:
+    return [
+        _control("GET", "/requests", "requests", controls.requests),
+        _control("GET", "/operations", "operations", controls.operations),
+        _control("GET", "/stats", "stats", controls.stats),
+        _control("GET", "/clock", "clock", controls.get_clock),
+        _control("POST", "/clock", "clock", controls.advance_clock),
+        _control("GET", "/faults", "faults", controls.get_faults),
+        _control("POST", "/faults", "faults", controls.set_faults),
+        _control("POST", "/reset", "reset", controls.reset),
+    ]
+
+
+def all_routes() -> list[Route]:
+    return control_routes() + arm_routes() + data_plane_routes()
