@@ -591,3 +591,66 @@ def arm_error_validator() -> BodyValidator:
 def data_plane_error_codes(doc: SwaggerDoc) -> list[str]:
     """The documented data-plane ErrorCode values (x-ms-enum, so the schema itself is open)."""
     return list(doc.doc["definitions"]["ErrorCode"]["enum"])
+
+
+#: ChatCompletions_Create (POST /deployments/{deployment-id}/chat/completions) is defined in the
+#: data-plane *inference* spec (OpenAPI 3.0, ``inference/stable/2024-10-21/inference.json``), which
+#: is not vendored here. This is a hand-written subset of its ``createChatCompletionResponse``
+#: (the fields the OpenAI SDK and the reconciler's smoke test read), not an official schema.
+CHAT_COMPLETION_RESPONSE: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "object", "created", "model", "choices"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "object": {"enum": ["chat.completion"]},
+        "created": {"type": "integer", "format": "unixtime"},
+        "model": {"type": "string", "minLength": 1},
+        "system_fingerprint": {"type": ["string", "null"]},
+        "choices": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["index", "message", "finish_reason"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "finish_reason": {
+                        "enum": [
+                            "stop",
+                            "length",
+                            "tool_calls",
+                            "content_filter",
+                            "function_call",
+                            None,
+                        ]
+                    },
+                    "message": {
+                        "type": "object",
+                        "required": ["role"],
+                        "properties": {
+                            "role": {"enum": ["assistant"]},
+                            "content": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+            },
+        },
+        "usage": {
+            "type": "object",
+            "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+            "properties": {
+                "prompt_tokens": {"type": "integer", "minimum": 0},
+                "completion_tokens": {"type": "integer", "minimum": 0},
+                "total_tokens": {"type": "integer", "minimum": 0},
+            },
+        },
+    },
+}
+
+
+@cache
+def chat_completion_validator() -> BodyValidator:
+    return BodyValidator(
+        {"$schema": "http://json-schema.org/draft-07/schema#", **CHAT_COMPLETION_RESPONSE},
+        "ChatCompletions_Create 200 (hand-written subset of the inference spec)",
+    )
