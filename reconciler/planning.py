@@ -200,7 +200,7 @@ def _train(p: _Planning, ft: DesiredFineTune, failed: LiveJob | None) -> Change:
     payload: dict[str, Any] = {
         "name": ft.name,
         "suffix": ft.suffix,
-        "base_model": ft.base_model,
+        "model": base,
         "upstream": ft.upstream,
         "training_file": ft.training_file,
         "validation_file": ft.validation_file,

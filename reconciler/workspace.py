@@ -64,7 +64,7 @@ def open_workspace(
         )
         for p in missing
     )
-    ws.diagnostics.extend(check_references(ws.documents))
+    ws.diagnostics.extend(check_references(loaded.all_documents))
     if not ws.ok:
         return ws
     ws.catalog = load_catalog(_catalog_override(ws))

@@ -56,6 +56,7 @@ class Document:
     spec: SpecModel
     marks: Marks
     source: Path
+    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def location(self) -> Location:
@@ -69,6 +70,13 @@ class Document:
 class Loaded:
     documents: list[Document] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Documents whose spec failed validation: their names and raw data still count for
+    # cross-document checks, so one typo does not hide a cycle or fake a dangling reference.
+    invalid: list[Document] = field(default_factory=list)
+
+    @property
+    def all_documents(self) -> list[Document]:
+        return self.documents + self.invalid
 
 
 def spec_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -142,12 +150,14 @@ def _load_document(file: Path, node: yaml.Node, into: Loaded) -> None:
     kind, name = data["kind"], data["metadata"]["name"]
     spec_data, env_problems = _substitute_env(kind, data.get("spec") or {}, marks)
     into.diagnostics.extend(env_problems)
+    raw = spec_data if isinstance(spec_data, dict) else {}
     try:
         spec = SPEC_CLASSES[kind].model_validate(spec_data)
     except ValidationError as exc:
         into.diagnostics.extend(_validation_diagnostics(kind, exc, spec_data, marks))
+        into.invalid.append(Document(kind, name, SpecModel(), marks, file, raw))
         return
-    into.documents.append(Document(kind, name, spec, marks, file))
+    into.documents.append(Document(kind, name, spec, marks, file, raw))
 
 
 def _check_envelope(data: dict[str, Any], marks: Marks) -> list[Diagnostic]:

@@ -40,12 +40,11 @@ def check_references(documents: list[Document]) -> list[Diagnostic]:
 
 def _chains_across_accounts(documents: list[Document]) -> list[Diagnostic]:
     """Continuous fine-tuning starts from a model in the same account."""
-    fine_tunes = {d.name: d for d in documents if isinstance(d.spec, FineTuneSpec)}
+    fine_tunes = {d.name: d for d in documents if d.kind == "FineTune"}
     problems = []
     for doc in fine_tunes.values():
-        spec: FineTuneSpec = doc.spec  # type: ignore[assignment]
-        upstream = fine_tunes.get(next(iter(upstreams(spec)), ""))
-        if upstream and upstream.spec.account != spec.account:  # type: ignore[attr-defined]
+        upstream = fine_tunes.get(next(iter(_raw_upstreams(doc)), ""))
+        if upstream and upstream.raw.get("account") != doc.raw.get("account"):
             problems.append(
                 error(
                     "SPEC_CHAIN_ACROSS_ACCOUNTS",
@@ -102,7 +101,7 @@ def _check_unique(documents: list[Document]) -> list[Diagnostic]:
 
 
 def _dangling(doc: Document, names: set[tuple[str, str]]) -> Iterable[Diagnostic]:
-    raw = doc.spec.model_dump(by_alias=True)
+    raw = doc.raw
     for path, target in REFERENCES.get(doc.kind, ()):
         value = _get(raw, path)
         if isinstance(value, str) and (target, value) not in names:
@@ -129,7 +128,7 @@ def _get(raw: object, path: tuple[str, ...]) -> object:
 
 
 def _chain_cycles(documents: list[Document]) -> list[Diagnostic]:
-    graph = {d.name: upstreams(d.spec) for d in documents if d.kind == "FineTune"}
+    graph = {d.name: _raw_upstreams(d) for d in documents if d.kind == "FineTune"}
     by_name = {d.name: d for d in documents if d.kind == "FineTune"}
     try:
         graphlib.TopologicalSorter(graph).prepare()
@@ -145,6 +144,11 @@ def _chain_cycles(documents: list[Document]) -> list[Diagnostic]:
             )
         ]
     return []
+
+
+def _raw_upstreams(doc: Document) -> set[str]:
+    upstream = _get(doc.raw, ("baseModel", "fineTune"))
+    return {upstream} if isinstance(upstream, str) else set()
 
 
 def upstreams(spec: object) -> set[str]:

@@ -39,7 +39,7 @@ def write(tmp_path: Path, body: str) -> Path:
 
 def problems(path: Path) -> list[tuple[str, int | None, int | None]]:
     loaded = load_paths([path])
-    found = loaded.diagnostics + check_references(loaded.documents)
+    found = loaded.diagnostics + check_references(loaded.all_documents)
     return [
         (d.code, d.location.line if d.location else None, d.location.column if d.location else None)
         for d in found

@@ -1,0 +1,90 @@
+"""Issue 2's acceptance: plan → apply → plan on the emulator, through the real SDKs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+from reconciler.emulator.server import RunningEmulator
+from tests.e2e.conftest import stats
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_plan_apply_plan(use_emulator: RunningEmulator, example, capsys) -> None:  # type: ignore[no-untyped-def]
+    specs = str(example("quickstart"))
+    code, out, _ = run(capsys, "plan", specs, "--emulator", "--detailed-exitcode")
+    assert code == 2
+    assert "↑ file/main/travel  upload\n      reason: new: not uploaded to this account yet" in out
+    assert "+ finetune/main/travel-v1  train\n      reason: new" in out
+    assert "+ deployment/main/travel  create\n      reason: new" in out
+    assert "model.name: (known after training)" in out
+    assert "Estimates (not a quote):" in out
+
+    code, _, err = run(
+        capsys, "apply", specs, "--emulator", "--yes", "--wait", "--receipt", "receipt.json"
+    )
+    assert code == 0, err
+    receipt = json.loads(Path("receipt.json").read_text())
+    assert receipt["converged"] and [d["action"] for d in receipt["done"]] == [
+        "upload",
+        "train",
+        "create",
+    ]
+
+    code, out, _ = run(capsys, "plan", specs, "--emulator", "--detailed-exitcode")
+    assert code == 0
+    assert "No changes. The live state matches the specs." in out
+
+
+def test_second_apply_writes_nothing(use_emulator: RunningEmulator, example, capsys) -> None:  # type: ignore[no-untyped-def]
+    specs = str(example("quickstart"))
+    assert run(capsys, "apply", specs, "--emulator", "--yes", "--wait")[0] == 0
+    before = stats(use_emulator)
+    code, _, _ = run(capsys, "apply", specs, "--emulator", "--yes", "--wait")
+    after = stats(use_emulator)
+    assert code == 0
+    assert after["writes"] == before["writes"]
+    assert after["operations"].get("Files_Upload") == before["operations"].get("Files_Upload") == 1
+
+
+def test_apply_without_wait_exits_3_then_converges(
+    use_emulator: RunningEmulator,
+    example,  # type: ignore[no-untyped-def]
+    capsys,
+) -> None:
+    specs = str(example("quickstart"))
+    code, _, err = run(capsys, "apply", specs, "--emulator", "--yes")
+    assert code == 3, err
+    assert "still in flight" in err
+    code, _, _ = run(capsys, "apply", specs, "--emulator", "--yes", "--wait")
+    assert code == 0
+
+
+def test_plan_json_is_versioned(use_emulator: RunningEmulator, example, capsys) -> None:  # type: ignore[no-untyped-def]
+    specs = str(example("quickstart"))
+    code, out, _ = run(capsys, "plan", specs, "--emulator", "--format", "json")
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["format_version"] == 1 and plan["has_changes"]
+    assert [c["action"] for c in plan["changes"]] == ["upload", "train", "create"]
+
+
+def test_saved_plan_is_refused_when_live_state_moved(
+    use_emulator: RunningEmulator,
+    example,  # type: ignore[no-untyped-def]
+    capsys,
+) -> None:
+    specs = str(example("quickstart"))
+    assert run(capsys, "plan", specs, "--emulator", "--out", "plan.json")[0] == 0
+    assert run(capsys, "apply", specs, "--emulator", "--yes")[0] == 3
+    code, _, err = run(capsys, "apply", specs, "--emulator", "--yes", "--plan", "plan.json")
+    assert code == 4
+    assert "GUARD_STALE_PLAN" in err
