@@ -312,7 +312,8 @@ def _fault_reply(route: Route, status: int, retry_after_ms: int) -> Reply:
     reply = error.reply()
     if status in (429, 503):
         reply.headers["retry-after-ms"] = str(retry_after_ms)
-        reply.headers["Retry-After"] = str(max(1, -(-retry_after_ms // 1000)))
+        # Fractional seconds: both SDKs parse them as floats, so their retries stay fast.
+        reply.headers["Retry-After"] = f"{retry_after_ms / 1000:g}"
     return reply
 
 

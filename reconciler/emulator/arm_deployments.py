@@ -14,7 +14,6 @@ Rules of the real service kept here:
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from typing import Any
 
@@ -177,7 +176,8 @@ def _retry_hint(call: Call, op: sqlite3.Row) -> dict[str, str]:
     """Poll again when the operation will be done (in real seconds), so SDK polling is quick."""
     real = call.emulator.clock.real_seconds(op["done_at"] - call.now)
     millis = int(min(5000, max(10, real * 1000)))
-    return {"retry-after-ms": str(millis), "Retry-After": str(max(1, math.ceil(millis / 1000)))}
+    # Only the millisecond header: azure-core reads Retry-After first and it has whole seconds.
+    return {"retry-after-ms": str(millis)}
 
 
 def _operation(call: Call) -> sqlite3.Row:

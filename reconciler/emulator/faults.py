@@ -11,8 +11,9 @@ e.g. `429=0.3,503=0.1;op=Files_Upload,drop=1;seed=7`. A group with `op=` applies
 operations instead of the global group. Probabilities are per request, drawn in the order
 429, 500, 503, drop; their sum must not exceed 1. `/_emulator/*` is never faulted.
 
-429 and 503 carry `Retry-After` (whole seconds, at least 1) and `retry-after-ms` (the small value):
-both SDKs prefer the millisecond header, so their own retries are fast. 500 carries neither.
+429 and 503 carry `retry-after-ms` and `Retry-After` in (fractional) seconds, which both SDKs parse
+as floats, so their own retries are fast; the presence of Retry-After also makes azure-core retry
+POST/PATCH. 500 carries neither.
 """
 
 from __future__ import annotations

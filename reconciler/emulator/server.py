@@ -67,6 +67,7 @@ class RunningEmulator:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for idle keep-alive connections
         self.thread.join(timeout=10)
         self.emulator.close()
 
