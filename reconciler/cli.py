@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from reconciler.live import LocalRunLive
 from reconciler.planning import PlanOptions, check_guards
 from reconciler.plans import Change, Plan
 from reconciler.providers.azure import AzureProvider
-from reconciler.workspace import Workspace, git_commit, open_workspace
+from reconciler.workspace import Workspace, git_commit, open_workspace, with_data_diffs
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_IN_PROGRESS, EXIT_GUARD = 0, 1, 2, 3, 4
 EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
@@ -248,7 +247,8 @@ def _applier(
 def cmd_plan(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     with _connected(ws, args.emulator) as provider:
-        _, plan = _applier(ws, provider, args, _Progress(quiet=True)).observe()
+        live, plan = _applier(ws, provider, args, _Progress(quiet=True)).observe()
+        plan = with_data_diffs(ws, plan, live, provider)
     if args.out:
         args.out.write_text(plan.to_json())
     _print_plan(plan, args.format, args.show_noops)
@@ -363,7 +363,7 @@ class _Progress:
     def __init__(self, *, quiet: bool = False, confirm: bool = False) -> None:
         self.quiet = quiet
         self.confirm = confirm
-        self.last_wait = 0.0
+        self.shown: dict[str, str] = {}
 
     def planned(self, plan: Plan) -> None:
         if not self.quiet:
@@ -380,13 +380,14 @@ class _Progress:
             err.print(f"{change.address}: {detail}", markup=False)
 
     def waiting(self, plan: Plan) -> None:
-        now = time.monotonic()
-        if self.quiet or now - self.last_wait < 10:
+        """One line per wait whenever its progress moves: status, step, loss."""
+        if self.quiet:
             return
-        self.last_wait = now
-        for c in plan.changes:
-            if c.action.value == "wait":
-                err.print(f"waiting: {c.address} {c.progress or c.reason}", markup=False)
+        for c in plan.waits:
+            line = c.progress or c.reason
+            if self.shown.get(c.address) != line:
+                self.shown[c.address] = line
+                err.print(f"waiting: {c.address}: {line}", markup=False)
 
 
 def _confirm() -> None:

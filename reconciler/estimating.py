@@ -89,7 +89,7 @@ def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) 
         epochs_heuristic=not isinstance(given, int),
         trained_tokens=trained,
         cost_usd=cost,
-        price_source=_source(info, "training"),
+        price_source=_source(catalog, info, "training_usd_per_1m_tokens"),
     )
 
 
@@ -99,19 +99,18 @@ def _hosting(desired: DesiredState, change: Change, catalog: CatalogLike) -> Hos
     return HostingEstimate(
         deployment=change.address,
         usd_per_hour=info.hosting_usd_per_hour if info else None,
-        price_source=_source(info, "hosting"),
+        price_source=_source(catalog, info, "hosting_usd_per_hour"),
     )
 
 
-def _source(info: Any, what: str) -> str | None:
-    if info is None:
+def _source(catalog: CatalogLike, info: Any, figure: str) -> str | None:
+    """Where a price comes from: the catalog's citation (page and date), and any assumption."""
+    sourced = (info.sources or {}).get(figure) if info is not None else None
+    if sourced is None:
         return None
-    sources = info.sources
-    if isinstance(sources, dict):
-        return str(sources.get(what) or sources.get("default") or "") or None
-    if isinstance(sources, list | tuple) and sources:
-        return str(sources[0])
-    return str(sources) if sources else None
+    cited = getattr(catalog, "sources", {}).get(sourced.source)
+    text = f"{cited.url} ({cited.date})" if cited else str(sourced.source)
+    return f"{text}; {sourced.assumption}" if sourced.assumption else text
 
 
 def preflight(desired: DesiredState, catalog: CatalogLike) -> list[Diagnostic]:

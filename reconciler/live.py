@@ -47,6 +47,9 @@ class LiveJob(LiveModel):
     error: str | None = None
     estimated_finish: int | None = None
     checkpoints: tuple[LiveCheckpoint, ...] = ()
+    # From the newest metrics event, read only while the job runs (for progress).
+    step: int | None = None
+    train_loss: float | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -179,6 +179,10 @@ def _job_change(
 
 def _job_progress(job: LiveJob) -> str:
     parts = [job.status]
+    if job.step is not None:
+        parts.append(f"step {job.step}")
+    if job.train_loss is not None:
+        parts.append(f"loss {job.train_loss:.4f}")
     if job.trained_tokens:
         parts.append(f"{job.trained_tokens} tokens")
     return ", ".join(parts)

@@ -94,9 +94,12 @@ class HostingEstimate(Frozen):
 
 class DataDiff(Frozen):
     dataset: str
+    account: str
+    previous_file: str
     added_examples: int
     removed_examples: int
     token_delta: int | None = None
+    new_problems: tuple[str, ...] = ()
 
 
 class Estimates(Frozen):

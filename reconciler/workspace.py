@@ -13,6 +13,9 @@ from reconciler.catalog import load_catalog
 from reconciler.datasets import inspect_dataset
 from reconciler.desired import DatasetFacts, DesiredLocalRun, DesiredState, build_desired
 from reconciler.errors import Diagnostic, Location, error, has_errors
+from reconciler.live import AccountLive, LiveFile, LiveState
+from reconciler.plans import Action, DataDiff, Plan
+from reconciler.providers import CloudProvider
 from reconciler.specs.loading import Document, load_paths
 from reconciler.specs.models import DatasetSpec, FineTuneSpec, LocalRunSpec
 from reconciler.specs.references import check_references
@@ -232,3 +235,64 @@ def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[De
         )
         runs.append(DesiredLocalRun(name=doc.name, key=key, spec=resolved, location=doc.location))
     return runs
+
+
+def with_data_diffs(ws: Workspace, plan: Plan, live: LiveState, cloud: CloudProvider) -> Plan:
+    """For each dataset about to be uploaded in a new version, compare it with the version the
+    account has (downloaded once): +N / -M examples, token delta, new problem codes."""
+    from reconciler.datasets import data_diff
+
+    assert ws.desired is not None
+    diffs = []
+    for change in plan.changes:
+        if change.kind != "file" or change.action is not Action.UPLOAD:
+            continue
+        acct = live.accounts.get(change.account or "")
+        dataset = change.payload["dataset"]
+        previous = _previous_version(acct, dataset, change.payload["filename"]) if acct else None
+        if acct is None or previous is None:
+            continue
+        old = cloud.download_file(acct.account, previous.id)
+        diff = data_diff(
+            [old],
+            Path(change.payload["path"]),
+            base_model=_base_model_of(ws.desired, dataset),
+            cache_dir=ws.state_dir / "cache",
+        )
+        diffs.append(
+            DataDiff(
+                dataset=dataset,
+                account=acct.account,
+                previous_file=previous.filename,
+                added_examples=diff.added_examples,
+                removed_examples=diff.removed_examples,
+                token_delta=diff.token_delta,
+                new_problems=tuple(diff.new_problem_codes),
+            )
+        )
+    if not diffs:
+        return plan
+    estimates = plan.estimates.model_copy(update={"data_diffs": tuple(diffs)})
+    return plan.model_copy(update={"estimates": estimates})
+
+
+def _previous_version(acct: AccountLive, dataset: str, filename: str) -> LiveFile | None:
+    older = [
+        f
+        for f in acct.files
+        if f.filename.startswith(f"{dataset}.")
+        and f.filename != filename
+        and f.status == "processed"
+    ]
+    return max(older, key=lambda f: f.created_at or 0, default=None)
+
+
+def _base_model_of(desired: DesiredState, dataset: str) -> str | None:
+    return next(
+        (
+            ft.base_model
+            for ft in desired.fine_tunes
+            if ft.training_dataset == dataset and ft.base_model
+        ),
+        None,
+    )

@@ -147,12 +147,7 @@ class AzureProvider:
             lambda: [_job(j.model_dump()) for j in client.fine_tuning.jobs.list()],
             f"list fine-tuning jobs in {account}",
         )
-        jobs = [
-            self._with_checkpoints(account, j)
-            if j.suffix in checkpoints_for and j.status == "succeeded"
-            else j
-            for j in jobs
-        ]
+        jobs = [self._with_details(account, j, checkpoints_for) for j in jobs]
         mc, rg, name = self._arm_call(account)
         deployments = _call(
             lambda: [_deployment(d) for d in mc.deployments.list(rg, name)],
@@ -161,6 +156,24 @@ class AzureProvider:
         return AccountLive(
             account=account, files=tuple(files), jobs=tuple(jobs), deployments=tuple(deployments)
         )
+
+    def _with_details(self, account: str, job: LiveJob, checkpoints_for: frozenset[str]) -> LiveJob:
+        if job.suffix in checkpoints_for and job.status == "succeeded":
+            return self._with_checkpoints(account, job)
+        if job.status == "running":
+            return self._with_progress(account, job)
+        return job
+
+    def _with_progress(self, account: str, job: LiveJob) -> LiveJob:
+        """The newest metrics event of a running job: its step and training loss."""
+        events = self.data(account).fine_tuning.jobs.list_events(job.id, limit=10)
+        for event in _call(lambda: list(events.data), f"list events of {job.id}"):
+            data = event.data if isinstance(event.data, dict) else {}
+            if event.type == "metrics" and "step" in data:
+                return job.model_copy(
+                    update={"step": data.get("step"), "train_loss": data.get("train_loss")}
+                )
+        return job
 
     def _with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
         pages = self.data(account).fine_tuning.jobs.checkpoints.list(job.id)
