@@ -143,9 +143,9 @@ def build_desired(
     fine_tunes = _fine_tunes(by_kind["FineTune"], facts)
     return DesiredState(
         project=project.name,
-        project_spec=project.spec,  # type: ignore[arg-type]
-        accounts={d.name: d.spec for d in by_kind["Account"]},  # type: ignore[misc]
-        datasets={d.name: d.spec for d in by_kind["Dataset"]},  # type: ignore[misc]
+        project_spec=project.spec,
+        accounts={d.name: d.spec for d in by_kind["Account"]},
+        datasets={d.name: d.spec for d in by_kind["Dataset"]},
         facts=facts,
         files=_files(fine_tunes, facts),
         fine_tunes=fine_tunes,

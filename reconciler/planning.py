@@ -87,7 +87,7 @@ def live_fingerprint(live: LiveState) -> str:
         }
         for name, acct in live.accounts.items()
     }
-    view["local"] = {k: v.phase for k, v in live.local_runs.items()}  # type: ignore[assignment]
+    view["local"] = {k: v.phase for k, v in live.local_runs.items()}
     return fingerprint(view)
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.catalog import load_catalog
 from reconciler.datasets import inspect_dataset
@@ -135,8 +135,11 @@ def _dataset_facts(ws: Workspace, count_tokens: bool) -> dict[str, DatasetFacts]
     return facts
 
 
-def _roles(ws: Workspace) -> dict[str, str]:
-    roles: dict[str, str] = {}
+Role = Literal["training", "validation"]
+
+
+def _roles(ws: Workspace) -> dict[str, Role]:
+    roles: dict[str, Role] = {}
     for doc in ws.documents:
         spec = doc.spec
         if isinstance(spec, FineTuneSpec | LocalRunSpec):

@@ -40,7 +40,7 @@ class EmulatorCredential:
         return AccessToken("emulator-token", int(time.time()) + 3600)
 
 
-class _EmulatorBearer(SansIOHTTPPolicy):  # type: ignore[type-arg]
+class _EmulatorBearer(SansIOHTTPPolicy):
     """Replaces ARM's bearer policy, which (rightly) refuses plain http."""
 
     def on_request(self, request: Any) -> None:
