@@ -64,6 +64,10 @@ BASE_MODELS: tuple[BaseModel, ...] = (
     BaseModel("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano", "2025-04-14", True, True, 1744588800),
     BaseModel("gpt-35-turbo-0125", "gpt-35-turbo", "0125", True, False, 1706140800),
     BaseModel("gpt-4o-2024-11-20", "gpt-4o", "2024-11-20", False, False, 1732060800),
+    # Retired models that the swagger's x-ms-examples use (curie jobs, ada deployments); kept so
+    # that the official example requests round-trip. Reported as deprecated.
+    BaseModel("curie", "curie", "1", True, False, 1646126127, "deprecated"),
+    BaseModel("ada", "ada", "1", True, False, 1646126127, "deprecated"),
 )
 
 # Deployment SKUs Azure documents for OpenAI models.

@@ -25,10 +25,11 @@ from reconciler.emulator.store import loads
 def requests(call: Call) -> Reply:
     since = call.int_query("since", 0, 0, 2**62)
     rows = call.db.execute("SELECT * FROM requests WHERE seq > ? ORDER BY seq", (since,))
-    return Reply(200, {"requests": [_logged(row) for row in rows]})
+    bodies = bool(call.emulator.record_bodies)
+    return Reply(200, {"requests": [_logged(row, bodies) for row in rows]})
 
 
-def _logged(row: Any) -> dict[str, Any]:
+def _logged(row: Any, bodies: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "seq": row["seq"],
         "sim_time": row["sim_time"],
@@ -37,9 +38,11 @@ def _logged(row: Any) -> dict[str, Any]:
         "query": loads(row["query"]),
         "status": row["status"],
         "operation": row["operation"],
+        # Models_List is an operationId of both swaggers: the plane tells them apart.
+        "plane": "arm" if str(row["path"]).lower().startswith("/subscriptions/") else "data",
         "fault": row["fault"],
     }
-    if row["request_body"] is not None or row["response_body"] is not None:
+    if bodies:
         entry["request_body"] = loads(row["request_body"])
         entry["response_body"] = loads(row["response_body"])
     return entry

@@ -139,6 +139,7 @@ class Route:
     def describe(self) -> dict[str, Any]:
         return {
             "operation": self.operation,
+            "plane": self.plane,
             "method": self.method,
             "path": self.template,
             "swagger_path": self.swagger_path,

@@ -100,3 +100,10 @@ def deployment_body(
             "model": {"format": "OpenAI", "name": model, "version": version, **model_extra}
         },
     }
+
+
+def deploy(emulator: HasUrl, arm: Any, account: str, name: str, body: dict[str, Any]) -> Any:
+    """PUT a deployment and let simulated time finish it (no real-time polling waits)."""
+    arm.deployments.begin_create_or_update(RG, account, name, body, polling=False)
+    advance(emulator, 300)
+    return arm.deployments.get(RG, account, name)

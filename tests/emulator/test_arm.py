@@ -22,6 +22,7 @@ from tests.emulator.conftest import (
     advance,
     control,
     create_account,
+    deploy,
     deployment_body,
     trained_job,
 )
@@ -174,9 +175,7 @@ def test_fine_tuned_deployment_limit(
 ) -> None:
     job = trained_job(emulator, make_openai(account))
     for index in range(5):
-        arm.deployments.begin_create_or_update(
-            RG, account, f"d{index}", deployment_body(job.fine_tuned_model)
-        ).result()
+        deploy(emulator, arm, account, f"d{index}", deployment_body(job.fine_tuned_model))
     with pytest.raises(HttpResponseError) as caught:
         arm.deployments.begin_create_or_update(
             RG, account, "d5", deployment_body(job.fine_tuned_model)
@@ -221,13 +220,9 @@ def test_idle_fine_tuned_deployments_are_deleted_after_15_days(
 ) -> None:
     client = make_openai(account)
     job = trained_job(emulator, client)
-    arm.deployments.begin_create_or_update(
-        RG, account, "idle", deployment_body(job.fine_tuned_model)
-    ).result()
-    arm.deployments.begin_create_or_update(
-        RG, account, "busy", deployment_body(job.fine_tuned_model)
-    ).result()
-    arm.deployments.begin_create_or_update(RG, account, "base", deployment_body(BASE)).result()
+    deploy(emulator, arm, account, "idle", deployment_body(job.fine_tuned_model))
+    deploy(emulator, arm, account, "busy", deployment_body(job.fine_tuned_model))
+    deploy(emulator, arm, account, "base", deployment_body(BASE))
     advance(emulator, 10 * 86400)
     client.chat.completions.create(model="busy", messages=[{"role": "user", "content": "hi"}])
     advance(emulator, 6 * 86400)

@@ -185,3 +185,16 @@ def _status(url: str, headers: dict[str, str]) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_files_per_account_limit(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("reconciler.emulator.files.MAX_FILES", 2)
+    for index in range(2):
+        client.files.create(
+            file=(f"{index}.jsonl", chat_lines(), "application/jsonl"), purpose="fine-tune"
+        )
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.files.create(
+            file=("2.jsonl", chat_lines(), "application/jsonl"), purpose="fine-tune"
+        )
+    assert caught.value.code == "quotaExceeded"

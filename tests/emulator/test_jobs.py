@@ -210,3 +210,29 @@ def test_delete_job(emulator: Any, client: Any) -> None:
     with pytest.raises(openai.NotFoundError):
         client.fine_tuning.jobs.retrieve(job.id)
     assert job.fine_tuned_model not in {m.id for m in client.models.list()}
+
+
+def dpo_lines(count: int = 10) -> bytes:
+    import json
+
+    line = {
+        "input": {"messages": [{"role": "user", "content": "Plan a trip"}]},
+        "preferred_output": [{"role": "assistant", "content": "Here is a plan."}],
+        "non_preferred_output": [{"role": "assistant", "content": "No."}],
+    }
+    return "".join(json.dumps(line) + "\n" for _ in range(count)).encode()
+
+
+def test_dpo_job_reports_beta(emulator: Any, client: Any) -> None:
+    training_file = upload_processed(emulator, client, dpo_lines())
+    method = {"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.2, "n_epochs": 2}}}
+    job = client.fine_tuning.jobs.create(
+        model=BASE_MODEL, training_file=training_file.id, method=method
+    )
+    assert job.method.type == "dpo" and job.method.dpo.hyperparameters.beta == 0.2
+    advance(emulator, 5000)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "succeeded"
+    with pytest.raises(openai.BadRequestError):  # DPO needs a model that supports it
+        client.fine_tuning.jobs.create(
+            model="gpt-35-turbo-0125", training_file=training_file.id, method=method
+        )
