@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from reconciler.cli import main
@@ -88,3 +89,25 @@ def test_saved_plan_is_refused_when_live_state_moved(
     code, _, err = run(capsys, "apply", specs, "--emulator", "--yes", "--plan", "plan.json")
     assert code == 4
     assert "GUARD_STALE_PLAN" in err
+
+
+def test_apply_converges_through_throttling_and_server_errors(
+    tmp_path: Path,
+    example,  # type: ignore[no-untyped-def]
+    monkeypatch,
+    capsys,
+) -> None:
+    from reconciler.emulator.server import start_background
+
+    emu = start_background(state=tmp_path / "faulty.sqlite", faults="429=0.2,503=0.1;seed=3")
+    try:
+        monkeypatch.setenv("FTOPS_EMULATOR_URL", emu.url)
+        specs = str(example("quickstart"))
+        code, _, err = run(capsys, "apply", specs, "--emulator", "--yes", "--wait")
+        assert code == 0, err
+        assert run(capsys, "plan", specs, "--emulator", "--detailed-exitcode")[0] == 0
+        log = httpx.get(f"{emu.url}/_emulator/requests").json()
+        entries = log["requests"] if isinstance(log, dict) else log
+        assert sum(1 for r in entries if r["status"] in (429, 503)) > 3
+    finally:
+        emu.stop()
