@@ -104,17 +104,20 @@ class Findings:
         return merged
 
     def diagnostics(self, file: str) -> list[Diagnostic]:
-        """Kept findings in order, then one summary per code whose repeats were cut."""
-        result = [f.diagnostic(file) for f in self.kept]
+        """Kept findings and tallies in file order (file-level first), then one summary per
+        code whose repeats were cut."""
+        located = [f.diagnostic(file) for f in self.kept]
         for code, (count, first) in self.tallies.items():
             message = TALLY_MESSAGES.get(code, "{count} occurrences").format(count=count)
-            result.append(
-                Finding(code, f"{message}; the first at line {first}", first).diagnostic(file)
-            )
-        for code, count in self.counts.items():
-            if count > self.keep:
-                result.append(summary(code, count, self.keep, file))
-        return result
+            tally = Finding(code, f"{message}; the first at line {first}", first)
+            located.append(tally.diagnostic(file))
+        located.sort(key=lambda d: (d.location and d.location.line) or 0)
+        summaries = [
+            summary(code, count, self.keep, file)
+            for code, count in self.counts.items()
+            if count > self.keep
+        ]
+        return located + summaries
 
 
 TALLY_MESSAGES = {

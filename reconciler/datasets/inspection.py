@@ -145,9 +145,7 @@ def build_report(
     found = Findings(keep)
     for part in (head, scan.findings, dataset):
         found.merge(part)
-    diagnostics = sorted(
-        found.diagnostics(file), key=lambda d: (d.location and d.location.line) or 0
-    )
+    diagnostics = found.diagnostics(file)
     fingerprints = Fingerprints(scan.example_lines, scan.hashes, scan.prompt_hashes)
     return DatasetReport(
         path=file,

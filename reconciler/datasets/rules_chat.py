@@ -34,8 +34,9 @@ def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFa
     if not messages:
         found.report("EX_MESSAGES_EMPTY", "messages is empty", line, "$.messages")
         return facts
-    roles = check_messages(messages, "$.messages", line, found, defined, facts)
-    check_turns(roles, line, found)
+    roles, trained = check_messages(messages, "$.messages", line, found, defined, facts)
+    facts.last_assistant = last_index(roles, "assistant")
+    check_turns(roles, trained, facts.last_assistant, line, found)
     check_image_count(facts, line, found)
     return facts
 
@@ -56,23 +57,55 @@ def check_messages(
     found: Findings,
     defined: set[str] | None,
     facts: ExampleFacts,
-) -> list[tuple[Any, bool]]:
-    """Check each message; (role, trainable) per message, in order (role None if unusable)."""
-    roles: list[tuple[Any, bool]] = []
-    calls = CallLedger()
+) -> tuple[list[Any], bool]:
+    """Check each message; the roles in order (None where unusable), and whether any
+    message is trained on."""
+    roles: list[Any] = []
+    pairs: list[tuple[str, str]] | None = []
+    trained = False
+    calls: CallLedger | None = None
     for i, message in enumerate(messages):
+        # The common case, {"role": system|user|assistant, "content": "text"}, is checked
+        # inline: no JSON path built, no calls (this loop is most of a file pass's time).
+        if type(message) is dict and len(message) == 2:
+            role = message.get("role")
+            content = message.get("content")
+            if role in PLAIN_ROLES and type(content) is str and content and not content.isspace():
+                roles.append(role)
+                trained = trained or role == "assistant"
+                if pairs is not None:
+                    pairs.append((role, content))
+                continue
+        pairs = None
         message_path = f"{path}[{i}]"
         if not isinstance(message, dict):
             found.report("MSG_NOT_OBJECT", "message is not an object", line, message_path)
-            roles.append((None, False))
+            roles.append(None)
             continue
         role = check_role(message, message_path, line, found)
         check_content(message, role, message_path, line, found, facts)
-        trainable = check_weight(message, role, message_path, line, found)
-        calls.check(message, role, i, message_path, line, found, defined)
-        roles.append((role, trainable))
-    calls.check_unanswered(len(messages), line, found, path)
-    return roles
+        trained = check_weight(message, role, message_path, line, found) or trained
+        if calls is None and needs_ledger(message, role):
+            calls = CallLedger()
+        if calls is not None:
+            calls.check(message, role, i, message_path, line, found, defined)
+        roles.append(role)
+    if calls is not None:
+        calls.check_unanswered(len(messages), line, found, path)
+    if pairs is not None:
+        facts.pairs = tuple(pairs)
+    return roles, trained
+
+
+PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+
+
+def needs_ledger(message: dict[str, Any], role: Any) -> bool:
+    return (
+        role in ("tool", "function")
+        or message.get("tool_calls") is not None
+        or message.get("function_call") is not None
+    )
 
 
 def check_role(message: dict[str, Any], path: str, line: int, found: Findings) -> Any:
@@ -213,28 +246,39 @@ class CallLedger:
                 )
 
 
-def check_turns(roles: list[tuple[Any, bool]], line: int, found: Findings) -> None:
+def check_turns(
+    names: list[Any], trained: bool, last_assistant: int, line: int, found: Findings
+) -> None:
     """Example-level structure: something to learn, where the system message is, turn order."""
-    names = [role for role, _ in roles]
-    if "assistant" not in names:
+    if last_assistant < 0:
         found.report("EX_NO_ASSISTANT", "no assistant message", line, "$.messages")
-    elif not any(trainable for _, trainable in roles):
+    elif not trained:
         found.report(
             "EX_NO_TRAINABLE_ASSISTANT", "every assistant message has weight 0", line, "$.messages"
         )
-    elif names[-1] != "assistant":
-        last = len(names) - 1 - names[::-1].index("assistant")
+    elif last_assistant != len(names) - 1:
         found.report(
             "EX_LAST_NOT_ASSISTANT",
-            f"{len(names) - 1 - last} message(s) after the last assistant turn",
+            f"{len(names) - 1 - last_assistant} message(s) after the last assistant turn",
             line,
-            f"$.messages[{last + 1}]",
+            f"$.messages[{last_assistant + 1}]",
         )
     check_system(names, line, found)
     if "user" not in names:
         found.tally("EX_MISSING_USER", line)
-    if any(a == b and a is not None for a, b in zip(names, names[1:], strict=False)):
-        found.tally("EX_ADJACENT_SAME_ROLE", line)
+    previous = None
+    for name in names:
+        if name == previous and name is not None:
+            found.tally("EX_ADJACENT_SAME_ROLE", line)
+            break
+        previous = name
+
+
+def last_index(names: list[Any], wanted: str) -> int:
+    for i in range(len(names) - 1, -1, -1):
+        if names[i] == wanted:
+            return i
+    return -1
 
 
 def check_system(names: list[Any], line: int, found: Findings) -> None:

@@ -20,6 +20,7 @@ def check_dpo(example: dict[str, Any], line: int, found: Findings) -> ExampleFac
     defined = check_input(example.get("input"), line, found, facts)
     for key in OUTPUTS:
         check_output(example.get(key), f"$.{key}", line, found, defined, facts)
+    facts.pairs = None  # the plain-chat identity is for chat examples only
     if example.get(OUTPUTS[0]) == example.get(OUTPUTS[1]) and OUTPUTS[0] in example:
         found.report("DPO_IDENTICAL_OUTPUTS", "the two outputs are identical", line, "$")
     if facts.images:
@@ -38,8 +39,8 @@ def check_input(value: Any, line: int, found: Findings, facts: ExampleFacts) -> 
             "DPO_INPUT_INVALID", "input.messages is not a non-empty list", line, "$.input.messages"
         )
         return defined
-    roles = check_messages(messages, "$.input.messages", line, found, defined, facts)
-    if roles[-1][0] == "assistant":
+    roles, _ = check_messages(messages, "$.input.messages", line, found, defined, facts)
+    if roles[-1] == "assistant":
         found.report(
             "DPO_INPUT_ENDS_WITH_ASSISTANT",
             "the input ends with an assistant message",
@@ -60,7 +61,7 @@ def check_output(
     if not isinstance(value, list):
         found.report("DPO_OUTPUT_INVALID", f"{path[2:]} is missing or not a list", line, path)
         return
-    roles = [role for role, _ in check_messages(value, path, line, found, defined, facts)]
+    roles, _ = check_messages(value, path, line, found, defined, facts)
     if "assistant" not in roles:
         found.report("DPO_OUTPUT_INVALID", f"{path[2:]} has no assistant message", line, path)
     elif not set(roles) <= OUTPUT_ROLES:

@@ -56,8 +56,11 @@ class ScanResult:
     image_examples: int = 0
     first_image_line: int = 0
     example_lines: array = field(default_factory=lambda: array("Q"))
-    hashes: array = field(default_factory=lambda: array("Q"))  # canonical JSON, 64 bits
-    prompt_hashes: array = field(default_factory=lambda: array("Q"))
+    # Python's 64-bit hash() of each example's canonical form and of its prompt part. hash()
+    # is salted per interpreter, so these compare only within one process and its forked
+    # workers (scan_file never uses spawned workers); nothing stores them.
+    hashes: array = field(default_factory=lambda: array("q"))
+    prompt_hashes: array = field(default_factory=lambda: array("q"))
     tokens: array = field(default_factory=lambda: array("Q"))
     before_trainable: array = field(default_factory=lambda: array("Q"))
     uncertain_lines: array = field(default_factory=lambda: array("Q"))
@@ -123,31 +126,58 @@ def scan_line(
     if type(example) is not dict:
         found.report("LINE_NOT_OBJECT", "the line is not a JSON object", number)
         return
-    canonical = orjson.dumps(example, option=orjson.OPT_SORT_KEYS)
-    check_duplicate_keys(line, canonical, number, found)
     if b"<|" in line and has_special_token_text(line):
         found.report(
             "EX_SPECIAL_TOKEN_TEXT", "text holds a special token such as <|endoftext|>", number
         )
     fmt = options.format if options.format != "auto" else detect_format(example)
     if fmt is None:
+        check_duplicate_keys(line, canonical(example), number, found)
         found.report("EX_UNKNOWN_FORMAT", "not a chat, DPO or prompt/completion example", number)
         return
     result.formats.setdefault(fmt, number)
     facts = CHECKERS[fmt](example, number, found)
+    record_identity(line, number, example, fmt, facts, result)
     if facts.images:
         if not result.image_examples:
             result.first_image_line = number
         result.image_examples += 1
-    result.example_lines.append(number)
-    result.hashes.append(hash64(canonical))
-    result.prompt_hashes.append(hash64(prompt_part(example, fmt)))
     if counter is not None:
         counted = counter.count(example, fmt)
         result.tokens.append(counted.tokens)
         result.before_trainable.append(counted.before_trainable)
         if counted.uncertain:
             result.uncertain_lines.append(number)
+
+
+def record_identity(
+    line: bytes,
+    number: int,
+    example: dict[str, Any],
+    fmt: str,
+    facts: ExampleFacts,
+    result: ScanResult,
+) -> None:
+    """The example's and its prompt's hashes, and the duplicate-key check, which needs the
+    parsed key count: counted directly for plain chat, from the canonical JSON otherwise."""
+    pairs = facts.pairs
+    if pairs is not None and len(example) == 1:
+        example_hash = hash(pairs)
+        prompt_hash = hash(pairs[: max(facts.last_assistant, 0)])
+        if line.count(b'":') > 1 + 2 * len(pairs):
+            check_duplicate_keys(line, canonical(example), number, result.findings)
+    else:
+        serialised = canonical(example)
+        check_duplicate_keys(line, serialised, number, result.findings)
+        example_hash = hash(serialised)
+        prompt_hash = hash(prompt_part(example, fmt))
+    result.example_lines.append(number)
+    result.hashes.append(example_hash)
+    result.prompt_hashes.append(prompt_hash)
+
+
+def canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def detect_format(example: dict[str, Any]) -> str | None:
@@ -182,10 +212,6 @@ def prompt_part(example: dict[str, Any], fmt: str) -> bytes:
     return orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS)
 
 
-def hash64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-
-
 def strip_bom(blocks: Iterable[bytes]) -> Iterator[bytes]:
     first = True
     for block in blocks:
@@ -209,7 +235,7 @@ def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> S
     """Scan the whole file and compute its sha256, reading it once per byte."""
     size = path.stat().st_size
     workers = workers if workers is not None else usable_cores()
-    if workers < 2 or size < PARALLEL_MIN_BYTES:
+    if workers < 2 or size < PARALLEL_MIN_BYTES or not can_fork():
         sha = hashlib.sha256()
         result = scan_blocks(hashed(read_blocks(path), sha), options, at_file_start=True)
         result.digest = sha.hexdigest()
@@ -246,7 +272,10 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def pool_context() -> multiprocessing.context.BaseContext:
-    # fork shares the loaded encoding and modules; elsewhere spawn is the only safe choice.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
+    # fork shares the loaded encoding, the modules and hash()'s salt with the workers.
+    return multiprocessing.get_context("fork")

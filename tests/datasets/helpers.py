@@ -19,7 +19,9 @@ def chat(*turns: tuple[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def clean(i: int) -> dict[str, Any]:
-    return chat(("system", "You are terse."), ("user", f"question {i}"), ("assistant", f"answer {i}"))
+    return chat(
+        ("system", "You are terse."), ("user", f"question {i}"), ("assistant", f"answer {i}")
+    )
 
 
 def encode(line: Line) -> bytes:
@@ -78,7 +80,9 @@ def tool_def(name: str = "get_weather") -> dict[str, Any]:
     }
 
 
-def tool_call(call_id: str = "call_1", name: str = "get_weather", arguments: Any = None) -> dict[str, Any]:
+def tool_call(
+    call_id: str = "call_1", name: str = "get_weather", arguments: Any = None
+) -> dict[str, Any]:
     args = '{"city": "Paris"}' if arguments is None else arguments
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
 
@@ -107,8 +111,12 @@ def dpo(
     messages: Any = None, preferred: Any = None, non_preferred: Any = None, **extra: Any
 ) -> dict[str, Any]:
     return {
-        "input": {"messages": [{"role": "user", "content": "2+2?"}] if messages is None else messages},
-        "preferred_output": [{"role": "assistant", "content": "4"}] if preferred is None else preferred,
+        "input": {
+            "messages": [{"role": "user", "content": "2+2?"}] if messages is None else messages
+        },
+        "preferred_output": [{"role": "assistant", "content": "4"}]
+        if preferred is None
+        else preferred,
         "non_preferred_output": (
             [{"role": "assistant", "content": "5"}] if non_preferred is None else non_preferred
         ),

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.datasets import RULES, inspect_dataset
-from reconciler.datasets import rules_dataset, rules_vision
+from reconciler.datasets import RULES, inspect_dataset, rules_dataset, rules_vision
 from reconciler.errors import Severity
 
 from .helpers import (
@@ -107,7 +106,8 @@ CASES = [
     ),
     Case(
         "FILE_TOO_MANY_IMAGE_EXAMPLES",
-        [vision(image_part(data_uri(png()))) for _ in range(3)] + [chat(("user", f"{i}"), ("assistant", "x")) for i in range(1)],
+        [vision(image_part(data_uri(png()))) for _ in range(3)]
+        + [chat(("user", f"{i}"), ("assistant", "x")) for i in range(1)],
         [vision(image_part(data_uri(png(5))))],
         patch={(rules_dataset, "MAX_IMAGE_EXAMPLES"): 2},
     ),
@@ -171,8 +171,22 @@ CASES = [
     ),
     Case(
         "MSG_UNKNOWN_KEY",
-        [{"messages": [{"role": "user", "content": "hi", "lang": "en"}, {"role": "assistant", "content": "x"}]}],
-        [{"messages": [{"role": "user", "content": "hi", "name": "ann"}, {"role": "assistant", "content": "x"}]}],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi", "lang": "en"},
+                    {"role": "assistant", "content": "x"},
+                ]
+            }
+        ],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi", "name": "ann"},
+                    {"role": "assistant", "content": "x"},
+                ]
+            }
+        ],
     ),
     Case(
         "MSG_MISSING_CONTENT",
@@ -191,24 +205,70 @@ CASES = [
     *[
         Case(
             "MSG_WEIGHT_INVALID",
-            [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": w}]}],
-            [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 1}]}],
+            [
+                {
+                    "messages": [
+                        {"role": "user", "content": "hi"},
+                        {"role": "assistant", "content": "x", "weight": w},
+                    ]
+                }
+            ],
+            [
+                {
+                    "messages": [
+                        {"role": "user", "content": "hi"},
+                        {"role": "assistant", "content": "x", "weight": 1},
+                    ]
+                }
+            ],
             name=name,
         )
         for name, w in (("true", True), ("float", 1.0), ("two", 2), ("string", "1"))
     ],
     Case(
         "MSG_WEIGHT_NOT_ASSISTANT",
-        [{"messages": [{"role": "user", "content": "hi", "weight": 1}, {"role": "assistant", "content": "x"}]}],
-        [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 0}, {"role": "user", "content": "and?"}, {"role": "assistant", "content": "y", "weight": 1}]}],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi", "weight": 1},
+                    {"role": "assistant", "content": "x"},
+                ]
+            }
+        ],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "x", "weight": 0},
+                    {"role": "user", "content": "and?"},
+                    {"role": "assistant", "content": "y", "weight": 1},
+                ]
+            }
+        ],
     ),
     Case("EX_NO_ASSISTANT", [chat(("user", "hi"))], [chat(*USER_ASSISTANT)]),
     Case(
         "EX_NO_TRAINABLE_ASSISTANT",
-        [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 0}]}],
-        [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 1}]}],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "x", "weight": 0},
+                ]
+            }
+        ],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "x", "weight": 1},
+                ]
+            }
+        ],
     ),
-    Case("EX_LAST_NOT_ASSISTANT", [chat(*USER_ASSISTANT, ("user", "bye"))], [chat(*USER_ASSISTANT)]),
+    Case(
+        "EX_LAST_NOT_ASSISTANT", [chat(*USER_ASSISTANT, ("user", "bye"))], [chat(*USER_ASSISTANT)]
+    ),
     Case(
         "EX_SYSTEM_NOT_FIRST",
         [chat(("user", "hi"), ("system", "s"), ("assistant", "x"))],
@@ -225,7 +285,11 @@ CASES = [
         [chat(*USER_ASSISTANT)],
     ),
     Case("EX_MISSING_SYSTEM", [chat(*USER_ASSISTANT)], [chat(("system", "s"), *USER_ASSISTANT)]),
-    Case("EX_MISSING_USER", [chat(("system", "s"), ("assistant", "x"))], [chat(("system", "s"), *USER_ASSISTANT)]),
+    Case(
+        "EX_MISSING_USER",
+        [chat(("system", "s"), ("assistant", "x"))],
+        [chat(("system", "s"), *USER_ASSISTANT)],
+    ),
     Case(
         "EX_SPECIAL_TOKEN_TEXT",
         [chat(("user", "end <|endoftext|> here"), ("assistant", "x"))],
@@ -233,20 +297,31 @@ CASES = [
     ),
     # 5.4 tools / functions
     Case("TOOL_DEFS_INVALID", [tool_example(tools=[{"type": "function"}])], [tool_example()]),
-    Case("TOOL_DEFS_INVALID", [tool_example(tools={"get_weather": {}})], [tool_example()], name="not-list"),
+    Case(
+        "TOOL_DEFS_INVALID",
+        [tool_example(tools={"get_weather": {}})],
+        [tool_example()],
+        name="not-list",
+    ),
     Case(
         "TOOL_DUPLICATE_NAME",
         [tool_example(tools=[tool_def(), tool_def()])],
         [tool_example(tools=[tool_def(), tool_def("get_time")])],
     ),
-    Case("TOOL_CALLS_INVALID", [tool_example(calls=[], results=[])], [tool_example()], name="empty"),
+    Case(
+        "TOOL_CALLS_INVALID", [tool_example(calls=[], results=[])], [tool_example()], name="empty"
+    ),
     Case(
         "TOOL_CALLS_INVALID",
         [tool_example(calls=[tool_call(arguments=WEATHER)])],
         [tool_example(calls=[tool_call(arguments=json.dumps(WEATHER))])],
         name="arguments-object",
     ),
-    Case("TOOL_ARGS_NOT_JSON", [tool_example(calls=[tool_call(arguments="{city: Paris")])], [tool_example()]),
+    Case(
+        "TOOL_ARGS_NOT_JSON",
+        [tool_example(calls=[tool_call(arguments="{city: Paris")])],
+        [tool_example()],
+    ),
     Case(
         "TOOL_ARGS_DOUBLE_ENCODED",
         [tool_example(calls=[tool_call(arguments=json.dumps(json.dumps(WEATHER)))])],
@@ -264,19 +339,37 @@ CASES = [
     ),
     Case(
         "TOOL_CALL_UNANSWERED",
-        [tool_example(calls=[tool_call("call_1"), tool_call("call_2")], results=[("call_1", "21 C")])],
-        [tool_example(calls=[tool_call("call_1"), tool_call("call_2")], results=[("call_1", "21 C"), ("call_2", "22 C")])],
+        [
+            tool_example(
+                calls=[tool_call("call_1"), tool_call("call_2")], results=[("call_1", "21 C")]
+            )
+        ],
+        [
+            tool_example(
+                calls=[tool_call("call_1"), tool_call("call_2")],
+                results=[("call_1", "21 C"), ("call_2", "22 C")],
+            )
+        ],
     ),
-    Case("TOOL_PARALLEL_FLAG_TYPE", [tool_example(parallel_tool_calls="yes")], [tool_example(parallel_tool_calls=False)]),
+    Case(
+        "TOOL_PARALLEL_FLAG_TYPE",
+        [tool_example(parallel_tool_calls="yes")],
+        [tool_example(parallel_tool_calls=False)],
+    ),
     Case(
         "LEGACY_FUNCTIONS",
-        [{
-            "messages": [
-                {"role": "user", "content": "Weather?"},
-                {"role": "assistant", "function_call": {"name": "get_weather", "arguments": "{}"}},
-            ],
-            "functions": [tool_def()["function"]],
-        }],
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Weather?"},
+                    {
+                        "role": "assistant",
+                        "function_call": {"name": "get_weather", "arguments": "{}"},
+                    },
+                ],
+                "functions": [tool_def()["function"]],
+            }
+        ],
         [tool_example(final=False, results=[])],
     ),
     # 5.5 vision
@@ -358,15 +451,34 @@ CASES = [
     Case("DPO_INPUT_INVALID", [dpo(messages=[])], [dpo()], options=GPT_4O),
     Case(
         "DPO_INPUT_ENDS_WITH_ASSISTANT",
-        [dpo(messages=[{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}])],
+        [
+            dpo(
+                messages=[
+                    {"role": "user", "content": "2+2?"},
+                    {"role": "assistant", "content": "4"},
+                ]
+            )
+        ],
         [dpo(messages=[{"role": "user", "content": "2+2?"}])],
         options=GPT_4O,
     ),
-    Case("DPO_OUTPUT_INVALID", [dpo(preferred=[{"role": "user", "content": "4"}])], [dpo()], options=GPT_4O),
+    Case(
+        "DPO_OUTPUT_INVALID",
+        [dpo(preferred=[{"role": "user", "content": "4"}])],
+        [dpo()],
+        options=GPT_4O,
+    ),
     Case("DPO_OUTPUT_INVALID", [dpo(preferred="4")], [dpo()], options=GPT_4O, name="not-list"),
     Case(
         "DPO_OUTPUT_MULTI",
-        [dpo(preferred=[{"role": "assistant", "content": "4"}, {"role": "assistant", "content": "!"}])],
+        [
+            dpo(
+                preferred=[
+                    {"role": "assistant", "content": "4"},
+                    {"role": "assistant", "content": "!"},
+                ]
+            )
+        ],
         [dpo()],
         options=GPT_4O,
     ),
@@ -378,7 +490,13 @@ CASES = [
     ),
     Case(
         "DPO_HAS_IMAGES",
-        [dpo(messages=[{"role": "user", "content": [text_part("?"), image_part(data_uri(png()))]}])],
+        [
+            dpo(
+                messages=[
+                    {"role": "user", "content": [text_part("?"), image_part(data_uri(png()))]}
+                ]
+            )
+        ],
         [dpo()],
         options=GPT_4O,
     ),
@@ -395,14 +513,22 @@ CASES = [
     Case("LEGACY_EMPTY_COMPLETION", [completion(answer="")], [completion()]),
     Case("LEGACY_HINTS", [completion(answer="greeting")], [completion(answer=" greeting")]),
     # 5.8 dataset level
-    Case("SET_DUPLICATE_EXAMPLE", [chat(*USER_ASSISTANT), chat(*USER_ASSISTANT)], [chat(*USER_ASSISTANT)]),
+    Case(
+        "SET_DUPLICATE_EXAMPLE",
+        [chat(*USER_ASSISTANT), chat(*USER_ASSISTANT)],
+        [chat(*USER_ASSISTANT)],
+    ),
     Case(
         "SET_DUPLICATE_EXAMPLE",
         [
-            b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}',
+            b'{"messages": [{"role": "user", "content": "hi"}, '
+            b'{"role": "assistant", "content": "x"}]}',
             b'{"messages":[{"content":"hi","role":"user"},{"content":"x","role":"assistant"}]}',
         ],
-        [b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}'],
+        [
+            b'{"messages": [{"role": "user", "content": "hi"}, '
+            b'{"role": "assistant", "content": "x"}]}'
+        ],
         name="key-order-and-spaces",
     ),
     Case(
@@ -457,7 +583,9 @@ def inspect(path: Path, case: Case, monkeypatch: pytest.MonkeyPatch, *, twin: bo
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_rule_fires_on_its_fixture(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule_fires_on_its_fixture(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = inspect(materialise(tmp_path, case.bad, case.pad, "bad"), case, monkeypatch)
     found = [d for d in report.diagnostics if d.code == case.code]
     assert found, f"{case.code} not reported; got {sorted(report.codes)}"
@@ -467,10 +595,14 @@ def test_rule_fires_on_its_fixture(case: Case, tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_rule_quiet_on_clean_twin(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule_quiet_on_clean_twin(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pad = case.pad if case.good_pad is None else case.good_pad
     report = inspect(materialise(tmp_path, case.good, pad, "good"), case, monkeypatch, twin=True)
-    assert case.code not in report.codes, [d.message for d in report.diagnostics if d.code == case.code]
+    assert case.code not in report.codes, [
+        d.message for d in report.diagnostics if d.code == case.code
+    ]
 
 
 def test_every_rule_has_a_case() -> None:
