@@ -26,6 +26,9 @@ from reconciler.emulator.store import TABLES, Store, dumps
 log = logging.getLogger("reconciler.emulator")
 
 DEFAULT_ARM_PAGE_SIZE = 2
+# The request log keeps the newest entries only (a long `ftops emulator` session polls a lot);
+# /_emulator/stats reads counters, which are never trimmed.
+REQUEST_LOG_SIZE = 50_000
 
 
 class Emulator:
@@ -243,6 +246,21 @@ class Emulator:
                 request_body,
                 response_body,
             ),
+        )
+        _count(db, operation, request.method)
+        seq = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        if seq % 1000 == 0:
+            db.execute("DELETE FROM requests WHERE seq <= ?", (seq - REQUEST_LOG_SIZE,))
+
+
+def _count(db: sqlite3.Connection, operation: str | None, method: str) -> None:
+    names = ["requests", f"operation:{operation}" if operation else None]
+    names.append("writes" if method != "GET" else None)
+    for name in filter(None, names):
+        db.execute(
+            "INSERT INTO counters (name, n) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET n = n + 1",
+            (name,),
         )
 
 

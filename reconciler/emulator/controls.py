@@ -54,16 +54,21 @@ def operations(call: Call) -> Reply:
 
 
 def stats(call: Call) -> Reply:
-    counts = {
-        row["operation"]: row["n"]
-        for row in call.db.execute(
-            "SELECT operation, COUNT(*) AS n FROM requests WHERE operation IS NOT NULL "
-            "GROUP BY operation ORDER BY operation"
-        )
+    counters = {row["name"]: row["n"] for row in call.db.execute("SELECT * FROM counters")}
+    prefix = "operation:"
+    operations = {
+        name.removeprefix(prefix): n
+        for name, n in sorted(counters.items())
+        if name.startswith(prefix)
     }
-    (writes,) = call.db.execute("SELECT COUNT(*) FROM requests WHERE method != 'GET'").fetchone()
-    (total,) = call.db.execute("SELECT COUNT(*) FROM requests").fetchone()
-    return Reply(200, {"operations": counts, "writes": writes, "requests": total})
+    return Reply(
+        200,
+        {
+            "operations": operations,
+            "writes": counters.get("writes", 0),
+            "requests": counters.get("requests", 0),
+        },
+    )
 
 
 def get_clock(call: Call) -> Reply:

@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS requests (
     request_body TEXT,
     response_body TEXT
 );
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
 TABLES = (
@@ -111,6 +112,7 @@ TABLES = (
     "deployments",
     "operations",
     "requests",
+    "counters",
     "meta",
 )
 
