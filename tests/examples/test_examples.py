@@ -7,6 +7,7 @@ Each example is copied into its own git work tree under the test's tmp dir, so t
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from reconciler.cli import EMULATOR_URL_ENV, main
 from reconciler.emulator.server import RunningEmulator
+from tests.helpers import SUBSCRIPTION, arm_client
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "ftops.yaml").is_file())
@@ -40,13 +42,21 @@ def _params() -> list[object]:
     return params
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """Hard links where possible: local-lora's base model is about 100 MB."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 @pytest.fixture
 def copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     def copy(name: str) -> Path:
         repo = tmp_path / "repo"
         (repo / ".git").mkdir(parents=True, exist_ok=True)
         target = repo / "examples" / name
-        shutil.copytree(EXAMPLES / name, target, symlinks=True)
+        shutil.copytree(EXAMPLES / name, target, symlinks=True, copy_function=_link_or_copy)
         monkeypatch.chdir(repo)
         return target
 
@@ -96,3 +106,79 @@ def test_example_plans_changes_on_a_fresh_emulator(
     code = main(["plan", str(folder), "--emulator", "--detailed-exitcode"])
     captured = capsys.readouterr()
     assert code == 2, captured.out + captured.err
+
+
+# --- what each scenario is about, after apply ---------------------------------------------------
+
+CONTOSO = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/contoso-ml"
+    "/providers/Microsoft.CognitiveServices/accounts/ftops-xtenant-contoso"
+)
+FANOUT_SWEDEN = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ftops-fanout-eu"
+    "/providers/Microsoft.CognitiveServices/accounts/ftops-fanout-swedencentral"
+)
+
+
+def _applied(name: str, copied, url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(EMULATOR_URL_ENV, url)
+    folder = str(copied(name))
+    assert main(["apply", folder, "--emulator", "--yes", "--wait", "--timeout", "120"]) == 0
+    assert main(["plan", folder, "--emulator", "--detailed-exitcode"]) == 0
+
+
+def _deployment(url: str, subscription: str, group: str, account: str, name: str):  # type: ignore[no-untyped-def]
+    return arm_client(url, subscription).deployments.get(group, account, name)
+
+
+def test_cross_tenant_copy_names_the_source_account(
+    copied,  # type: ignore[no-untyped-def]
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _applied("cross-tenant", copied, emulator.url, monkeypatch)
+    sub = "22222222-2222-2222-2222-222222222222"
+    copy = _deployment(emulator.url, sub, "fabrikam-apps", "ftops-xtenant-fabrikam", "concierge")
+    assert copy.properties.model.source_account == CONTOSO
+    assert copy.properties.model.source is None  # across tenants, sourceAccount replaces source
+
+
+def test_fan_out_deploys_one_model_to_three_regions(
+    copied,  # type: ignore[no-untyped-def]
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _applied("fan-out", copied, emulator.url, monkeypatch)
+    zeros, ones = "00000000-0000-0000-0000-000000000000", "11111111-1111-1111-1111-111111111111"
+    url = emulator.url
+    home = _deployment(url, zeros, "ftops-fanout-eu", "ftops-fanout-swedencentral", "travel")
+    east = _deployment(emulator.url, zeros, "ftops-fanout-us", "ftops-fanout-eastus2", "travel")
+    west = _deployment(emulator.url, ones, "ftops-fanout-us", "ftops-fanout-westus3", "travel")
+    assert home.properties.model.source is None
+    assert east.properties.model.source == west.properties.model.source == FANOUT_SWEDEN
+    assert {d.properties.model.name for d in (home, east, west)} == {home.properties.model.name}
+
+
+def test_checkpoint_deployment_serves_the_checkpoint(
+    copied,  # type: ignore[no-untyped-def]
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _applied("checkpoint", copied, emulator.url, monkeypatch)
+    account = ("ftops-examples", "ftops-checkpoint-swedencentral")
+    final = _deployment(emulator.url, SUBSCRIPTION, *account, "travel-final")
+    epoch2 = _deployment(emulator.url, SUBSCRIPTION, *account, "travel-epoch2")
+    assert ":ckpt-step-" in epoch2.properties.model.name
+    assert epoch2.properties.model.name.startswith(final.properties.model.name + ":")
+    assert epoch2.sku.name == "DeveloperTier"
+
+
+def test_global_standard_sku(
+    copied,  # type: ignore[no-untyped-def]
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _applied("global-standard", copied, emulator.url, monkeypatch)
+    account = ("ftops-examples", "ftops-global-swedencentral")
+    deployment = _deployment(emulator.url, SUBSCRIPTION, *account, "math-tutor-global")
+    assert (deployment.sku.name, deployment.sku.capacity) == ("GlobalStandard", 10)
