@@ -42,8 +42,7 @@ class Profile:
 # (id prefix, encoding, limit, methods, vision); the longest matching prefix wins.
 FAMILIES: tuple[tuple[str, str, int, tuple[str, ...], bool], ...] = (
     ("gpt-4o-mini", "o200k_base", 65_536, ("supervised",), False),
-    ("gpt-4o-2024-08-06", "o200k_base", 65_536, ("supervised", "dpo"), True),
-    ("gpt-4o", "o200k_base", 65_536, ("supervised",), False),
+    ("gpt-4o", "o200k_base", 65_536, ("supervised", "dpo"), True),  # 2024-08-06
     ("gpt-4.1-nano", "o200k_base", 32_768, ("supervised",), False),
     ("gpt-4.1-mini", "o200k_base", 65_536, ("supervised", "dpo"), False),
     ("gpt-4.1", "o200k_base", 65_536, ("supervised", "dpo"), True),

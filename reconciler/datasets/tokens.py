@@ -20,9 +20,12 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import orjson
+
 from .images import inline_image_size
 
 LOW_DETAIL_IMAGE = 85
+MEMO_BYTES = 8 << 20  # characters or bytes of remembered keys
 TILE_TOKENS = 170
 
 Encode = Callable[[str], list[int]]
@@ -55,6 +58,10 @@ class Counter:
         self.encode = encode
         self.tools = TOOL_CONSTANTS.get(encoding_name, ToolConstants(7))
         self.examples = 0
+        # Roles, system prompts and tool definitions repeat in nearly every example of a real
+        # dataset (the Zava traces carry the same 15 tools 55 times): count each once.
+        self.repeated: dict[Any, int] = {}
+        self.repeated_bytes = 0
 
     def count(self, example: dict[str, Any], fmt: str) -> Count:
         self.examples += 1
@@ -91,11 +98,12 @@ class Counter:
         return Count(total, max(before_trainable, 0), uncertain)
 
     def message(self, message: dict[str, Any]) -> tuple[int, bool]:
-        tokens = 3 + self.text(message.get("role"))
+        role = message.get("role")
+        tokens = 3 + self.remembered(role)
         content = message.get("content")
         uncertain = False
         if isinstance(content, str):
-            tokens += self.text(content)
+            tokens += self.remembered(content) if role == "system" else self.text(content)
         elif isinstance(content, list):
             part_tokens, uncertain = self.parts(content)
             tokens += part_tokens
@@ -130,6 +138,14 @@ class Counter:
         )
 
     def definitions(self, holder: dict[str, Any]) -> int:
+        if not holder.get("tools") and not holder.get("functions"):
+            return 0
+        key = orjson.dumps([holder.get("tools"), holder.get("functions")])
+        if key not in self.repeated:
+            self.remember(key, self.count_definitions(holder))
+        return self.repeated[key]
+
+    def count_definitions(self, holder: dict[str, Any]) -> int:
         tools = [t.get("function") for t in as_list(holder.get("tools")) if isinstance(t, dict)]
         functions = [f for f in tools + as_list(holder.get("functions")) if isinstance(f, dict)]
         if not functions:
@@ -160,6 +176,23 @@ class Counter:
 
     def text(self, value: Any) -> int:
         return len(self.encode(value)) if isinstance(value, str) and value else 0
+
+    def remembered(self, text: Any) -> int:
+        if not isinstance(text, str):
+            return 0
+        known = self.repeated.get(text)
+        if known is None:
+            known = self.text(text)
+            self.remember(text, known)
+        return known
+
+    def remember(self, key: str | bytes, tokens: int) -> None:
+        if self.repeated_bytes + len(key) > MEMO_BYTES:
+            # Bounded memory: a fresh start only costs a few recounts.
+            self.repeated.clear()
+            self.repeated_bytes = 0
+        self.repeated[key] = tokens
+        self.repeated_bytes += len(key)
 
 
 def image_cost(image: Any) -> tuple[int, bool]:
