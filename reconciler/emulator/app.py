@@ -90,7 +90,12 @@ class Emulator:
             return None
         if isinstance(fault, Reply):
             return self._log_only(request, route, fault, fault_name=str(fault.status))
-        return await self._run(request, route, params, log_it=True)
+        fault_name = fault if isinstance(fault, str) else None
+        response = await self._run(request, route, params, log_it=True, fault=fault_name)
+        if fault == "drop_after":
+            self._drop(request)
+            return None
+        return response
 
     def _precheck(
         self, request: Request, route: Route | None, path: str, path_exists: bool
@@ -110,8 +115,8 @@ class Emulator:
             self._drop(request)
             self._log_only(request, route, None, fault_name="drop")
             return "drop"
-        if outcome is None:
-            return None
+        if outcome is None or outcome == "drop_after":
+            return outcome
         return _fault_reply(route, int(outcome), rule.retry_after_ms)
 
     def _drop(self, request: Request) -> None:
@@ -121,7 +126,13 @@ class Emulator:
             transport.abort()
 
     async def _run(
-        self, request: Request, route: Route, params: dict[str, str], *, log_it: bool
+        self,
+        request: Request,
+        route: Route,
+        params: dict[str, str],
+        *,
+        log_it: bool,
+        fault: str | None = None,
     ) -> Response:
         body, form = await _read_body(request)
         if route.operation == "Files_Import" and route.plane == "data":
@@ -129,7 +140,7 @@ class Emulator:
             if isinstance(imported, Reply):
                 return self._log_only(request, route, imported, body=body)
             form = {"imported_content": imported}
-        reply = self._transact(request, route, params, body, form, log_it=log_it)
+        reply = self._transact(request, route, params, body, form, log_it=log_it, fault=fault)
         return _render(reply)
 
     def _transact(
@@ -141,6 +152,7 @@ class Emulator:
         form: dict[str, Any],
         *,
         log_it: bool,
+        fault: str | None,
     ) -> Reply:
         with self.store.transaction() as db:
             now = self.clock.now()
@@ -149,7 +161,7 @@ class Emulator:
             reply = self._handle(db, route, call)
             self.clock.persist(db)
             if log_it:
-                self._log(db, request, route.operation, reply, body=body, now=now)
+                self._log(db, request, route.operation, reply, body=body, now=now, fault=fault)
         return reply
 
     def _handle(self, db: sqlite3.Connection, route: Route, call: Call) -> Reply:

@@ -247,9 +247,7 @@ def account_model(model: BaseModel) -> dict[str, Any]:
         "name": model.name,
         "version": model.version,
         "isDefaultVersion": True,
-        "lifecycleStatus": "Deprecated"
-        if model.lifecycle_status == "deprecated"
-        else "GenerallyAvailable",
+        "lifecycleStatus": "Deprecated" if model.retired_at else "GenerallyAvailable",
         "maxCapacity": 1000,
         "capabilities": {"chatCompletion": "true", "FineTune": str(model.fine_tunable).lower()},
         "skus": [{"name": sku, "usageName": f"OpenAI.{sku}.{model.name}"} for sku in BASE_SKUS],

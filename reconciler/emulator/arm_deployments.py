@@ -254,7 +254,7 @@ def create_or_update(call: Call) -> Reply:
         )
     else:
         call.db.execute(
-            "UPDATE deployments SET body = ?, state = 'Updating', etag = ?, modified_at = ? "
+            "UPDATE deployments SET body = ?, state = 'Accepted', etag = ?, modified_at = ? "
             "WHERE account = ? AND name = ?",
             (dumps(stored), ids.etag(), call.now, account["name"], name),
         )
@@ -421,7 +421,7 @@ def update(call: Call) -> Reply:
         stored["sku"] = sku
     op_id = _start_operation(call, account, name, "update", UPDATE_SECONDS)
     call.db.execute(
-        "UPDATE deployments SET body = ?, state = 'Updating', etag = ?, modified_at = ? "
+        "UPDATE deployments SET body = ?, state = 'Accepted', etag = ?, modified_at = ? "
         "WHERE account = ? AND name = ?",
         (dumps(stored), ids.etag(), call.now, account["name"], name),
     )

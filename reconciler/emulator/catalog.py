@@ -34,11 +34,12 @@ class BaseModel:
     dpo: bool
     created_at: int
     lifecycle_status: str = "generally-available"
+    retired_at: int | None = None  # inference (and fine-tuning) retirement, if in the past
 
     def as_data_plane_model(self) -> dict[str, object]:
-        deprecation: dict[str, int] = {"inference": _INFERENCE_RETIRES}
+        deprecation: dict[str, int] = {"inference": self.retired_at or _INFERENCE_RETIRES}
         if self.fine_tunable:
-            deprecation["fine_tune"] = _FINE_TUNE_RETIRES
+            deprecation["fine_tune"] = self.retired_at or _FINE_TUNE_RETIRES
         return {
             "object": "model",
             "id": self.model_id,
@@ -65,9 +66,10 @@ BASE_MODELS: tuple[BaseModel, ...] = (
     BaseModel("gpt-35-turbo-0125", "gpt-35-turbo", "0125", True, False, 1706140800),
     BaseModel("gpt-4o-2024-11-20", "gpt-4o", "2024-11-20", False, False, 1732060800),
     # Retired models that the swagger's x-ms-examples use (curie jobs, ada deployments); kept so
-    # that the official example requests round-trip. Reported as deprecated.
-    BaseModel("curie", "curie", "1", True, False, 1646126127, "deprecated"),
-    BaseModel("ada", "ada", "1", True, False, 1646126127, "deprecated"),
+    # that the official example requests round-trip. Their deprecation dates are in the past (the
+    # stable swagger's lifecycle_status has no "deprecated").
+    BaseModel("curie", "curie", "1", True, False, 1646126127, retired_at=1709284527),
+    BaseModel("ada", "ada", "1", True, False, 1646126127, retired_at=1709284527),
 )
 
 # Deployment SKUs Azure documents for OpenAI models.

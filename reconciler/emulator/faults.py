@@ -9,7 +9,11 @@
 
 e.g. `429=0.3,503=0.1;op=Files_Upload,drop=1;seed=7`. A group with `op=` applies to those
 operations instead of the global group. Probabilities are per request, drawn in the order
-429, 500, 503, drop; their sum must not exceed 1. `/_emulator/*` is never faulted.
+429, 500, 503, drop, drop_after; their sum must not exceed 1. `/_emulator/*` is never faulted.
+
+`drop` closes the connection before the request is handled (nothing happened); `drop_after`
+handles and commits it, then closes the connection without answering (it happened, but the
+client cannot know: what a crash or network cut after a write looks like).
 
 429 and 503 carry `retry-after-ms` and `Retry-After` in (fractional) seconds, which both SDKs parse
 as floats, so their own retries are fast; the presence of Retry-After also makes azure-core retry
@@ -22,7 +26,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-OUTCOMES = ("429", "500", "503", "drop")
+OUTCOMES = ("429", "500", "503", "drop", "drop_after")
 
 
 @dataclass
@@ -31,11 +35,13 @@ class FaultRule:
     p500: float = 0.0
     p503: float = 0.0
     drop: float = 0.0
+    drop_after: float = 0.0
     latency_ms: float = 0.0
     retry_after_ms: int = 10
 
     def probabilities(self) -> list[tuple[str, float]]:
-        return list(zip(OUTCOMES, (self.p429, self.p500, self.p503, self.drop), strict=True))
+        values = (self.p429, self.p500, self.p503, self.drop, self.drop_after)
+        return list(zip(OUTCOMES, values, strict=True))
 
     def check(self) -> None:
         values = [p for _, p in self.probabilities()]
@@ -45,7 +51,7 @@ class FaultRule:
             raise ValueError("latency_ms and retry_after_ms must not be negative")
 
 
-_KEYS = {"429": "p429", "500": "p500", "503": "p503", "drop": "drop"}
+_KEYS = {"429": "p429", "500": "p500", "503": "p503", "drop": "drop", "drop_after": "drop_after"}
 
 
 @dataclass

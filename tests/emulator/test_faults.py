@@ -50,6 +50,18 @@ def test_dropped_connection_raises_the_sdk_connection_error(
     assert make_openai(account).files.list().data == []
 
 
+def test_drop_after_commits_the_write_but_loses_the_answer(
+    emulator: Any, make_openai: Any, account: str
+) -> None:
+    control(emulator, "faults", {"spec": "op=Files_Upload,drop_after=1"})
+    client = make_openai(account)
+    with pytest.raises(openai.APIConnectionError):
+        client.files.create(
+            file=("a.jsonl", chat_lines(), "application/jsonl"), purpose="fine-tune"
+        )
+    assert [f.filename for f in client.files.list()] == ["a.jsonl"]
+
+
 def test_500_without_retry_is_an_internal_server_error(
     emulator: Any, make_openai: Any, account: str
 ) -> None:
