@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import openai
 import pytest
 
+from reconciler.emulator.server import RunningEmulator, start_background
 from tests.emulator.conftest import (
     BASE_MODEL,
     advance,
@@ -18,6 +21,15 @@ from tests.emulator.conftest import (
     trained_job,
     upload_processed,
 )
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
+    """A slow clock: the job phases here are driven by advance() alone, not by wall time."""
+    running = start_background(tmp_path / "emulator.sqlite", time_scale=10.0, record_bodies=True)
+    yield running
+    running.stop()
+
 
 FINE_TUNED = re.compile(rf"^{re.escape(BASE_MODEL)}\.ft-[0-9a-f]{{32}}-travel$")
 
