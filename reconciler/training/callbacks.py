@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from pathlib import Path
@@ -114,6 +115,11 @@ class StatusJson(TrainerCallback):
             self.write(phase="running", step=state.global_step, max_steps=state.max_steps)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs and not math.isfinite(logs["loss"]):
+            raise FloatingPointError(
+                f"non-finite training loss {logs['loss']} at step "
+                f"{state.global_step}; lower learningRate or use fp32/bf16"
+            )
         if state.is_world_process_zero and logs and "loss" in logs:
             self.write(
                 phase="running",

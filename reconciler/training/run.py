@@ -245,12 +245,13 @@ def train(run_dir: Path, lock: dict, status: cb.StatusJson) -> dict:
         started_tokens = int(
             json.loads((resume / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
         )
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     if not trainer.is_world_process_zero():
         return {}
     metrics = _final_metrics(trainer, result, started_tokens, elapsed)
+    metrics["attempt_train_cpu_s"] = cpu
     files = _write_adapter(trainer, tokenizer, lock, run_dir)
     if spec["outputs"]["keepCheckpoints"] == "none":
         shutil.rmtree(run_dir / lr.CHECKPOINTS, ignore_errors=True)
