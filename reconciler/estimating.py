@@ -27,6 +27,10 @@ class CatalogLike(Protocol):
     def fine_tunable_in(self, model_id: str, region: str) -> bool: ...
 
 
+# The cost-management page: Developer Tier deployments carry no hourly hosting fee.
+DEVELOPER_TIER = "DeveloperTier"
+
+
 def default_epochs(examples: int) -> int:
     """The cookbook heuristic (research/datasets.md §2.1); Azure chooses for itself."""
     if examples <= 0:
@@ -96,6 +100,12 @@ def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) 
 def _hosting(desired: DesiredState, change: Change, catalog: CatalogLike) -> HostingEstimate:
     ft = desired.fine_tune(change.payload["fine_tune"])
     info = catalog.model(root_base_model(desired, ft))
+    if change.payload["body"]["sku"]["name"] == DEVELOPER_TIER:
+        return HostingEstimate(
+            deployment=change.address,
+            usd_per_hour=0.0,
+            price_source=_source(catalog, info, "hosting_usd_per_hour"),
+        )
     return HostingEstimate(
         deployment=change.address,
         usd_per_hour=info.hosting_usd_per_hour if info else None,

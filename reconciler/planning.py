@@ -353,6 +353,22 @@ def _source(p: _Planning, d: DesiredDeployment) -> tuple[str | None, bool]:
 
 def _deployment_change(p: _Planning, d: DesiredDeployment) -> Change:
     model = _desired_model(p, d)
+    if model is None and d.checkpoint_epoch is not None and p.models.get(d.fine_tune or ""):
+        p.diagnostics.append(
+            error(
+                "DEPLOYMENT_NO_CHECKPOINT",
+                f"fine-tune {d.fine_tune!r} has no checkpoint for epoch {d.checkpoint_epoch}",
+                d.location,
+                "Azure keeps checkpoints of the last three epochs; pick one of those",
+            )
+        )
+        return Change(
+            address=d.address,
+            kind="deployment",
+            account=d.account,
+            action=Action.NOOP,
+            reason="no such checkpoint",
+        )
     source, cross_tenant = _source(p, d)
     body = _deployment_body(p, d, model, source, cross_tenant)
     base = {"address": d.address, "kind": "deployment", "account": d.account}

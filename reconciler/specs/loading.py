@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from reconciler.errors import Diagnostic, Location, error
-from reconciler.specs.models import API_VERSION, NAME_PATTERN, SPEC_CLASSES, SpecModel
+from reconciler.specs.models import API_VERSION, NAME_PATTERN, SPEC_CLASSES, Metadata, SpecModel
 
 YamlPath = tuple[str | int, ...]
 ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -192,6 +192,8 @@ def _check_envelope(data: dict[str, Any], marks: Marks) -> list[Diagnostic]:
                 "use lowercase letters, digits and '-', at most 63 characters",
             )
         )
+    elif isinstance(metadata, dict):
+        problems.extend(_metadata_problems(metadata, marks))
     extra = set(data) - {"apiVersion", "kind", "metadata", "spec"}
     for key in sorted(extra, key=str):
         problems.append(
@@ -203,6 +205,22 @@ def _check_envelope(data: dict[str, Any], marks: Marks) -> list[Diagnostic]:
             )
         )
     return problems
+
+
+def _metadata_problems(metadata: dict[str, Any], marks: Marks) -> list[Diagnostic]:
+    try:
+        Metadata.model_validate(metadata)
+    except ValidationError as exc:
+        return [
+            error(
+                "SPEC_UNKNOWN_FIELD" if err["type"] == "extra_forbidden" else "SPEC_INVALID_VALUE",
+                f"metadata.{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                marks.at(("metadata", *err["loc"]), key=err["type"] == "extra_forbidden"),
+                "metadata has 'name' and 'labels' (a map of strings)",
+            )
+            for err in exc.errors()
+        ]
+    return []
 
 
 def _substitute_env(kind: str, spec: Any, marks: Marks) -> tuple[Any, list[Diagnostic]]:

@@ -35,6 +35,39 @@ def check_references(documents: list[Document]) -> list[Diagnostic]:
         problems.extend(_dangling(doc, names))
     problems.extend(_chain_cycles(documents))
     problems.extend(_chains_across_accounts(documents))
+    problems.extend(_checkpoint_epochs(documents))
+    return problems
+
+
+KEPT_CHECKPOINTS = 3  # Azure keeps a checkpoint for each of the last three epochs
+
+
+def _checkpoint_epochs(documents: list[Document]) -> list[Diagnostic]:
+    """A checkpoint deployment names an epoch the job will have a checkpoint for."""
+    epochs = {
+        d.name: _get(d.raw, ("method", "hyperparameters", "epochs"))
+        for d in documents
+        if d.kind == "FineTune"
+    }
+    problems = []
+    for doc in documents:
+        epoch = (
+            _get(doc.raw, ("model", "checkpoint", "epoch")) if doc.kind == "Deployment" else None
+        )
+        total = epochs.get(str(_get(doc.raw, ("model", "fineTune"))))
+        if not isinstance(epoch, int) or not isinstance(total, int):
+            continue
+        if epoch > total or epoch <= total - KEPT_CHECKPOINTS:
+            first = max(1, total - KEPT_CHECKPOINTS + 1)
+            problems.append(
+                error(
+                    "SPEC_CHECKPOINT_EPOCH",
+                    f"Deployment {doc.name!r}: the fine-tune trains {total} epochs and keeps "
+                    f"checkpoints of epochs {first}-{total}; epoch {epoch} will not exist",
+                    doc.at("model", "checkpoint", "epoch"),
+                    f"choose an epoch from {first} to {total}",
+                )
+            )
     return problems
 
 

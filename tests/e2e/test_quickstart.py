@@ -111,3 +111,16 @@ def test_apply_converges_through_throttling_and_server_errors(
         assert sum(1 for r in entries if r["status"] in (429, 503)) > 3
     finally:
         emu.stop()
+
+
+def test_second_plan_tokenizes_nothing(use_emulator: RunningEmulator, example, capsys) -> None:  # type: ignore[no-untyped-def]
+    from reconciler.datasets import TOKENIZED
+
+    specs = str(example("quickstart"))
+    before = TOKENIZED.examples
+    assert run(capsys, "plan", specs, "--emulator")[0] == 0
+    first = TOKENIZED.examples
+    assert first - before == 10  # the ten training examples, counted once
+    code, out, _ = run(capsys, "plan", specs, "--emulator")
+    assert code == 0 and "1,160 billable tokens" in out
+    assert TOKENIZED.examples == first  # served from .ftops/cache, nothing tokenized

@@ -156,3 +156,33 @@ def test_duplicate_keys_and_names(tmp_path: Path) -> None:
     )
     codes = {c for c, _, _ in problems(path)}
     assert {"SPEC_DUPLICATE_KEY", "SPEC_DUPLICATE_NAME"} <= codes
+
+
+def test_metadata_is_validated_too(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("apiVersion: ftops/v1\nkind: Project\nmetadata: {name: p, owner: me}\n")
+    [diag] = load_paths([path]).diagnostics
+    assert (diag.code, diag.location.line, diag.location.column) == ("SPEC_UNKNOWN_FIELD", 3, 21)
+
+
+@pytest.mark.parametrize("epoch, ok", [(1, False), (2, True), (4, True), (5, False)])
+def test_checkpoint_epoch_must_be_one_azure_keeps(tmp_path: Path, epoch: int, ok: bool) -> None:
+    path = write(tmp_path, f"""\
+        ---
+        apiVersion: ftops/v1
+        kind: FineTune
+        metadata: {{name: a}}
+        spec:
+          account: main
+          baseModel: gpt-4o-mini-2024-07-18
+          trainingData: travel
+          method: {{hyperparameters: {{epochs: 4}}}}
+        ---
+        apiVersion: ftops/v1
+        kind: Deployment
+        metadata: {{name: d}}
+        spec:
+          account: main
+          model: {{fineTune: a, checkpoint: {{epoch: {epoch}}}}}
+        """)
+    assert problems(path) == ([] if ok else [("SPEC_CHECKPOINT_EPOCH", 33, 44)])
