@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import Diagnostic
 from reconciler.live import LiveState
-from reconciler.plans import PLAN_FORMAT_VERSION, Action, Change, Plan
+from reconciler.plans import PLAN_FORMAT_VERSION, Action, Change, Plan, TrainingEstimate
 
 NO_CHANGES = "No changes. The live state matches the specs."
 
@@ -81,24 +81,7 @@ def _estimate_lines(plan: Plan) -> list[str]:
     if not est.training and not est.hosting and not est.data_diffs:
         return []
     lines = ["", "Estimates (not a quote):"]
-    for t in est.training:
-        epochs = (
-            f"{t.epochs} epochs" + (" (heuristic; Azure chooses)" if t.epochs_heuristic else "")
-            if t.epochs
-            else "epochs unknown"
-        )
-        tokens = (
-            f"{t.billable_tokens:,} billable tokens"
-            if t.billable_tokens is not None
-            else "tokens not counted"
-        )
-        cost = f"≈ ${t.cost_usd:,.2f}" if t.cost_usd is not None else "cost unknown"
-        lines.append(
-            f"  train {t.fine_tune} on {t.base_model}: {t.examples or '?'} examples, "
-            f"{tokens} × {epochs} = {t.trained_tokens or '?':,} tokens {cost}"
-            if t.trained_tokens
-            else f"  train {t.fine_tune} on {t.base_model}: {tokens}, {epochs}, {cost}"
-        )
+    lines.extend(_training_line(t) for t in est.training)
     for h in est.hosting:
         rate = f"${h.usd_per_hour:,.2f}/h" if h.usd_per_hour is not None else "rate unknown"
         lines.append(f"  host {h.deployment}: {rate} while deployed")
@@ -118,6 +101,22 @@ def _estimate_lines(plan: Plan) -> list[str]:
     for source in sources:
         lines.append(f"  price source: {source}")
     return lines
+
+
+def _training_line(t: TrainingEstimate) -> str:
+    """`train x on m: 10 examples, 1,160 billable tokens × 3 epochs = 3,480 tokens ≈ $0.01`"""
+    examples = f"{t.examples} examples" if t.examples is not None else "examples unknown"
+    tokens = (
+        f"{t.billable_tokens:,} billable tokens"
+        if t.billable_tokens is not None
+        else "tokens not counted"
+    )
+    epochs = f"{t.epochs} epochs" if t.epochs else "epochs unknown"
+    if t.epochs and t.epochs_heuristic:
+        epochs += " (heuristic; Azure chooses)"
+    total = f" = {t.trained_tokens:,} tokens" if t.trained_tokens is not None else ""
+    cost = f" ≈ ${t.cost_usd:,.2f}" if t.cost_usd is not None else ", cost unknown"
+    return f"  train {t.fine_tune} on {t.base_model}: {examples}, {tokens} × {epochs}{total}{cost}"
 
 
 def _summary_line(plan: Plan) -> str:
