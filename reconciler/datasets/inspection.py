@@ -16,7 +16,14 @@ from . import cache
 from .encodings import DEFAULT_ENCODING
 from .findings import DEFAULT_KEEP, Findings
 from .profiles import ModelProfile, resolve
-from .reading import BOM, UTF16_BOMS, file_digest, looks_like_json_document, read_head
+from .reading import (
+    BOM,
+    HEAD_BYTES,
+    UTF16_BOMS,
+    file_digest,
+    looks_like_json_document,
+    read_head,
+)
 from .report import DataDiff, DatasetReport, Fingerprints, Format, TokenStats
 from .rules_dataset import (
     Role,
@@ -91,7 +98,7 @@ def blocked_by_head(path: Path, found: Findings) -> bool:
         return True
     if head.startswith(BOM):
         found.report("FILE_BOM", "the file starts with a UTF-8 byte-order mark", 1)
-    document_line = looks_like_json_document(head)
+    document_line = looks_like_json_document(head, whole_file=len(head) < HEAD_BYTES)
     if document_line is not None:
         found.report(
             "FILE_NOT_JSONL",

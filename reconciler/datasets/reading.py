@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import orjson
+
 BLOCK = 1 << 22  # 4 MiB: large enough that per-block overhead vanishes, small for memory
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -72,17 +74,32 @@ def read_head(path: Path | str) -> bytes:
         return f.read(HEAD_BYTES)
 
 
-def looks_like_json_document(head: bytes) -> int | None:
+def looks_like_json_document(head: bytes, whole_file: bool) -> int | None:
     """The line (1-based) that shows the file is one JSON document rather than JSONL.
 
-    A JSON array starts with `[`; a pretty-printed object has a line that is only `{` or `[`
-    (research §5.1). Checking the head is enough: such files show it in their first lines.
+    Signs (research §5.1): it starts with `[` (an array); a line is only `{` or `[`; the first
+    line opens an object or array that it does not close; or, for a file that fits in the
+    head, the whole parses as one value while its first line alone does not. The head is
+    enough: such files show it at once, and one FILE_NOT_JSONL beats N line errors.
     """
     text = head[len(BOM) :] if head.startswith(BOM) else head
     stripped = text.lstrip()
     if stripped.startswith(b"["):
         return text[: len(text) - len(stripped)].count(b"\n") + 1
-    for number, line in enumerate(text.split(b"\n")[:-1] or [text], start=1):
+    lines = text.split(b"\n")
+    for number, line in enumerate(lines[:-1] if len(lines) > 1 else lines, start=1):
         if line.strip() in (b"{", b"["):
             return number
-    return None
+    first = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip()), None)
+    if first is None or parses(first[1]):
+        return None
+    opening = first[1].rstrip().endswith((b"{", b"[", b","))
+    return first[0] if opening or (whole_file and parses(text)) else None
+
+
+def parses(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -273,7 +274,9 @@ def usable_cores() -> int:
 
 
 def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Fork only a single-threaded process: a child forked while another thread holds a lock
+    (a logging or HTTP pool lock, say) can deadlock. With threads running, scan in-process."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def pool_context() -> multiprocessing.context.BaseContext:

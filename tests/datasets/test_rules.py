@@ -90,6 +90,18 @@ CASES = [
         json.dumps(clean(1)).encode(),
         name="pretty",
     ),
+    Case(
+        "FILE_NOT_JSONL",
+        b'{"messages": [\n  {"role": "user", "content": "hi"}\n]}\n',
+        b'{"messages": [{"role": "user", "content": "hi"}]}\n',
+        name="opening-line",
+    ),
+    Case(
+        "FILE_NOT_JSONL",
+        b'{"messages": [{"role": "user", "content": "hi"}]\n}\n',
+        b'{"messages": [{"role": "user", "content": "hi"}]}\n{"x": 1\n}\n',
+        name="whole-file-parses",
+    ),
     Case("FILE_MIXED_FORMATS", [completion()], [chat(*USER_ASSISTANT)]),
     Case(
         "FILE_FORMAT_MODEL_MISMATCH",
