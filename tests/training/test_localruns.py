@@ -208,3 +208,24 @@ def test_plan_time_checks() -> None:
     fp16 = make_spec(hyperparameters={"maxSteps": 1, "batchSize": 8, "precision": "fp16"})
     assert "LOCAL_FP16_NEEDS_CUDA" in codes(fp16, cuda=False)
     assert lr.gradient_accumulation(uneven, world_size=1) == 3
+
+
+def test_training_command_per_launcher(tmp_path: Path) -> None:
+    import sys
+
+    from reconciler.providers.local import training_command
+
+    def command(n: int, launcher: str) -> list[str]:
+        spec = make_spec(compute={"numProcesses": n, "launcher": launcher})
+        return training_command(spec.model_dump(by_alias=True), tmp_path)
+
+    tail = ["-m", "reconciler.training", str(tmp_path)]
+    assert command(1, "accelerate") == [sys.executable, *tail]
+    assert command(2, "accelerate")[2:] == [
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        *tail,
+    ]
+    assert command(4, "torchrun")[2:] == ["torch.distributed.run", "--nproc_per_node", "4", *tail]
