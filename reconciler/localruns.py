@@ -147,16 +147,17 @@ class BasePaths:
     chat_template_file: Path | None
 
 
-def resolve_base_paths(spec: LocalRunSpec, root: Path) -> BasePaths:
-    """`baseModel.path` relative to the repo root; a `*.gguf` path is split into dir + file."""
+def resolve_base_paths(spec: LocalRunSpec, base_dir: Path) -> BasePaths:
+    """`baseModel.path` (and a template file) resolved against `base_dir`, the directory of the
+    spec file (as Dataset paths are); a `*.gguf` path is split into dir + file."""
     base = spec.base_model
-    path = (root / base.path).resolve()
+    path = (base_dir / base.path).resolve()
     gguf = base.gguf_file
     if gguf is None and path.suffix == ".gguf":
         path, gguf = path.parent, path.name
     template = None
     if base.chat_template != "default":
-        template = (root / base.chat_template).resolve()
+        template = (base_dir / base.chat_template).resolve()
     return BasePaths(model_dir=path, gguf_file=gguf, chat_template_file=template)
 
 
@@ -199,10 +200,13 @@ def compute_digests(
     train_path: Path,
     valid_path: Path | None,
     cache_dir: Path | None = None,
+    *,
+    base_dir: Path | None = None,
 ) -> RunDigests:
-    """All digests of a run; `cache_dir` defaults to `{root}/.ftops/cache`."""
+    """All digests of a run; `cache_dir` defaults to `{root}/.ftops/cache`, `base_dir` (where
+    `baseModel.path` is resolved: the spec file's directory) to `root`."""
     cache_dir = cache_dir or root / ".ftops" / "cache"
-    base = base_model_digests(resolve_base_paths(spec, root), cache_dir)
+    base = base_model_digests(resolve_base_paths(spec, base_dir or root), cache_dir)
     cache = DigestCache(cache_dir)
     try:
         train = cache.digest(train_path)
@@ -301,9 +305,16 @@ def resolved_run_spec(
     train_path: Path,
     valid_path: Path | None,
     train_format: str = "auto",
+    base_dir: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The content of `spec.lock.json`: all the trainer needs, with absolute paths."""
-    base = resolve_base_paths(spec, root)
+    """The content of `spec.lock.json`: all the trainer needs, with absolute paths.
+
+    `base_dir` is where `baseModel.path` is resolved (the spec file's directory; default `root`);
+    `cache_dir` (default `{root}/.ftops/cache`) holds dequantised GGUF bases.
+    """
+    base = resolve_base_paths(spec, base_dir or root)
+    cache_dir = cache_dir or root / ".ftops" / "cache"
     return {
         "apiVersion": "ftops/v1",
         "name": name,
@@ -316,7 +327,7 @@ def resolved_run_spec(
             "chatTemplateFile": str(base.chat_template_file) if base.chat_template_file else None,
             "training": str(train_path.resolve()),
             "validation": str(valid_path.resolve()) if valid_path else None,
-            "cacheDir": str((root / ".ftops" / "cache").resolve()),
+            "cacheDir": str(cache_dir.resolve()),
         },
         "trainingFormat": train_format,
         "digests": {
