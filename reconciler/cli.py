@@ -12,9 +12,10 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
 from rich.console import Console
@@ -26,6 +27,7 @@ from reconciler.live import LocalRunLive
 from reconciler.planning import PlanOptions, check_guards
 from reconciler.plans import Change, Plan
 from reconciler.providers.azure import AzureProvider
+from reconciler.providers.blob import BlobLeaseLock, is_loopback_host
 from reconciler.workspace import Workspace, git_commit, open_workspace, with_data_diffs
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_IN_PROGRESS, EXIT_GUARD = 0, 1, 2, 3, 4
@@ -280,24 +282,43 @@ def _print_plan(plan: Plan, fmt: str, show_noops: bool = False) -> None:
 def cmd_apply(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     saved = Plan.from_json(args.saved_plan.read_text()) if args.saved_plan else None
-    lock = FileLock(str(ws.state_dir / "apply.lock"))
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    with _project_lock(ws, args.emulator), _connected(ws, args.emulator) as provider:
+        progress = _Progress(quiet=args.format == "json", confirm=not args.yes)
+        result = _applier(ws, provider, args, progress, saved).run()
+    _finish_apply(ws, args, result)
+    return result.exit_code
+
+
+STORAGE_KEY_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+
+
+def _project_lock(ws: Workspace, emulator: bool) -> AbstractContextManager[Any]:
+    """One apply of a project at a time: an Azure Blob lease when the Project asks for one (CI
+    runners on different machines), else a file lock in .ftops/."""
+    assert ws.desired is not None
+    blob = ws.desired.project_spec.lock.azure_blob
+    if blob is not None and (not emulator or is_loopback_host(urlsplit(blob.account_url).hostname)):
+        key_env = STORAGE_KEY_ENV if os.environ.get(STORAGE_KEY_ENV) else None
+        return BlobLeaseLock.from_spec(blob, key_env=key_env)
+    return _file_lock(ws.state_dir / "apply.lock")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise GuardError(
             "another apply of this project is running",
             code="GUARD_LOCKED",
-            hint=f"wait for it to finish (lock: {lock.lock_file})",
+            hint=f"wait for it to finish (lock: {path})",
         ) from exc
     try:
-        with _connected(ws, args.emulator) as provider:
-            progress = _Progress(quiet=args.format == "json", confirm=not args.yes)
-            result = _applier(ws, provider, args, progress, saved).run()
+        yield
     finally:
         lock.release()
-    _finish_apply(ws, args, result)
-    return result.exit_code
 
 
 def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from reconciler.catalog import load_catalog
 from reconciler.datasets import inspect_dataset
 from reconciler.desired import DatasetFacts, DesiredLocalRun, DesiredState, build_desired
-from reconciler.errors import Diagnostic, Location, error, has_errors
+from reconciler.errors import Diagnostic, FtopsError, Location, error, has_errors
 from reconciler.live import AccountLive, LiveFile, LiveState
 from reconciler.plans import Action, DataDiff, Plan
 from reconciler.providers import CloudProvider
@@ -150,18 +150,13 @@ def _roles(ws: Workspace) -> dict[str, Role]:
 
 
 def dataset_path(doc: Document, root: Path, problems: list[Diagnostic]) -> Path | None:
-    """The dataset file, resolved against its spec file; it must stay inside the repository."""
+    """The dataset file: a file in the repository (resolved against its spec file), or a URL
+    fetched into the disposable cache. The file is uploaded by content either way, so a SAS URL
+    never reaches a plan, a receipt or a log."""
     spec: DatasetSpec = doc.spec  # type: ignore[assignment]
-    if spec.path is None:
-        problems.append(
-            error(
-                "DATASET_URL_UNSUPPORTED",
-                f"Dataset {doc.name!r}: importing from a URL is not supported yet",
-                doc.at("url"),
-                "commit the JSONL file to the repository and use 'path'",
-            )
-        )
-        return None
+    if spec.url is not None:
+        return _fetched(doc, spec.url, root / STATE_DIR / "cache" / "datasets", problems)
+    assert spec.path is not None
     path = (doc.source.parent / spec.path).resolve()
     if not path.is_relative_to(root.resolve()):
         problems.append(
@@ -184,6 +179,16 @@ def dataset_path(doc: Document, root: Path, problems: list[Diagnostic]) -> Path 
         )
         return None
     return path
+
+
+def _fetched(doc: Document, url: str, cache: Path, problems: list[Diagnostic]) -> Path | None:
+    from reconciler.providers.blob import fetch_dataset
+
+    try:
+        return fetch_dataset(url, cache, location=doc.at("url")).path
+    except FtopsError as exc:
+        problems.extend(exc.diagnostics())
+        return None
 
 
 def git_commit(root: Path) -> str | None:
@@ -212,7 +217,8 @@ def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[De
         ws.diagnostics.extend(localruns.check_local_run(spec, location=doc.location))
         train = Path(facts[spec.training_data].path)
         valid = Path(facts[spec.validation_data].path) if spec.validation_data else None
-        base = localruns.resolve_base_paths(spec, ws.root)
+        here = doc.source.parent  # paths in a spec are relative to its file, as for datasets
+        base = localruns.resolve_base_paths(spec, here)
         if not base.model_dir.is_relative_to(ws.root) or not base.model_dir.exists():
             ws.diagnostics.append(
                 error(
@@ -220,11 +226,13 @@ def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[De
                     f"LocalRun {doc.name!r}: base model "
                     f"{spec.base_model.path} not found inside the repository",
                     doc.at("baseModel"),
-                    "point baseModel.path at a local Hugging Face directory or a .gguf file",
+                    "point baseModel.path (relative to the spec file) at a local Hugging Face "
+                    "directory or a .gguf file",
                 )
             )
             continue
-        digests = localruns.compute_digests(spec, ws.root, train, valid, ws.state_dir / "cache")
+        cache = ws.state_dir / "cache"
+        digests = localruns.compute_digests(spec, ws.root, train, valid, cache, base_dir=here)
         key = localruns.run_key(spec, digests)
         resolved = localruns.resolved_run_spec(
             doc.name,
@@ -235,6 +243,8 @@ def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[De
             train_path=train,
             valid_path=valid,
             train_format=facts[spec.training_data].format or "auto",
+            base_dir=here,
+            cache_dir=cache,
         )
         runs.append(DesiredLocalRun(name=doc.name, key=key, spec=resolved, location=doc.location))
     return runs

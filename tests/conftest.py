@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator.server import RunningEmulator, start_background
+from tests.azurite import azurite  # noqa: F401  (session fixture: one Azurite, started on use)
 from tests.helpers import SUBSCRIPTION, arm_client, openai_client
 
 

@@ -108,9 +108,10 @@ FIELD_DOCS: dict[str, str] = {
     # Dataset
     "DatasetSpec.path": "The JSONL file, relative to the directory of the spec file that "
     "declares it; it must stay inside the repository. Give exactly one of path and url.",
-    "DatasetSpec.url": "An https URL (e.g. an Azure Blob SAS URL) for Azure to import the file "
-    "from. Give exactly one of path and url. Not supported yet: validate reports "
-    "DATASET_URL_UNSUPPORTED.",
+    "DatasetSpec.url": "An https URL (e.g. an Azure Blob SAS URL) of the JSONL file. ftops "
+    "streams it into .ftops/cache/datasets/ to validate it, count its tokens and name it by "
+    "content, then uploads those bytes, so the URL (and its SAS signature) never reaches a plan, "
+    "a receipt or a log. Plain http only for loopback. Give exactly one of path and url.",
     "DatasetSpec.format": "The examples' format: chat (messages), dpo (input + preferred_output "
     "+ non_preferred_output) or completion (prompt + completion); auto detects it.",
     # FineTune
@@ -168,10 +169,11 @@ FIELD_DOCS: dict[str, str] = {
     "LocalRunSpec.compute": "Where and how the run executes.",
     "LocalRunSpec.outputs": "Evaluation and checkpoint cadence.",
     "LocalBaseModel.path": "A Hugging Face model directory (safetensors) or a *.gguf file, "
-    "relative to the repository root (not to the spec file).",
+    "relative to the spec file's directory (like a Dataset path); it must stay inside the "
+    "repository.",
     "LocalBaseModel.ggufFile": "The GGUF file inside `path`, when path is a directory.",
     "LocalBaseModel.chatTemplate": "`default` (the tokenizer's template) or a path to a Jinja "
-    "chat template.",
+    "chat template, relative to the spec file's directory.",
     "Adapter.type": "lora, or qlora (4-bit base model; needs a CUDA GPU).",
     "Adapter.r": "LoRA rank.",
     "Adapter.alpha": "LoRA scaling alpha.",

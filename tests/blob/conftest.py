@@ -10,13 +10,13 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from reconciler.providers.blob import blob_credential
-from tests.azurite import RunningAzurite, azurite  # noqa: F401
+from tests.azurite import RunningAzurite
 
 KEY_ENV = "FTOPS_TEST_STORAGE_CONNECTION_STRING"
 
 
 @pytest.fixture
-def credential(azurite: RunningAzurite) -> Any:  # noqa: F811
+def credential(azurite: RunningAzurite) -> Any:
     """The dev account's key, read the way ftops reads it: from a named environment variable."""
     return blob_credential(
         azurite.blob_url, key_env=KEY_ENV, environ={KEY_ENV: azurite.connection_string}
@@ -24,7 +24,7 @@ def credential(azurite: RunningAzurite) -> Any:  # noqa: F811
 
 
 @pytest.fixture
-def service(azurite: RunningAzurite) -> BlobServiceClient:  # noqa: F811
+def service(azurite: RunningAzurite) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(azurite.connection_string)
 
 
