@@ -56,16 +56,16 @@ class FullValidMixin:
     ftops_sampled_step = -1
 
     def _evaluate(self, trial, ignore_keys_for_eval, skip_scheduler=False):
-        step = self.state.global_step  # type: ignore[attr-defined]
+        step = self.state.global_step
         metrics = {}
         if step != self.ftops_sampled_step:  # not twice at one step (eval cadence + epoch end)
             self.ftops_sampled_step = step
-            metrics = super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)  # type: ignore[misc]
+            metrics = super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
         schedule = self.ftops_schedule
         if schedule is not None and schedule.full_due and self.ftops_full_valid is not None:
             schedule.full_due = False
             metrics.update(
-                self.evaluate(  # type: ignore[attr-defined]
+                self.evaluate(
                     self.ftops_full_valid,
                     ignore_keys=ignore_keys_for_eval,
                     metric_key_prefix="eval_full_valid",
@@ -145,6 +145,8 @@ def _trainer(lock: dict, run_dir: Path, model: Any, tokenizer: Any, data: tuple)
     spec = lock["spec"]
     train, sample, full, _ = data
     common = _common_args(lock, run_dir, sample is not None)
+    base_cls: type[Any]
+    config: Any
     if spec["method"] == "dpo":
         from trl import DPOConfig, DPOTrainer
 
