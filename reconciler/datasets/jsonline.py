@@ -27,16 +27,6 @@ SPECIAL_SUBSTRINGS = (
 )
 
 
-def parse_line(line: bytes, number: int, found: Findings) -> Any:
-    """The parsed value, or None after reporting why the line is not strict JSON."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        report_invalid(line, number, exc, found)
-        return None
-    return value
-
-
 def check_duplicate_keys(line: bytes, canonical: bytes, number: int, found: Findings) -> None:
     """`canonical` is orjson's re-serialisation of the parsed line: every key once."""
     if raw_key_count(line) > raw_key_count(canonical):

@@ -23,8 +23,10 @@ ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 
 def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFacts:
     facts = ExampleFacts()
-    check_top_keys(example, TOP_KEYS, line, found)
-    defined = check_tool_definitions(example, "$", line, found)
+    defined = None
+    if len(example) > 1:  # more than `messages`: tools, functions, unknown keys
+        check_top_keys(example, TOP_KEYS, line, found)
+        defined = check_tool_definitions(example, "$", line, found)
     messages = example.get("messages")
     if not isinstance(messages, list):
         found.report(
@@ -37,7 +39,8 @@ def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFa
     roles, trained = check_messages(messages, "$.messages", line, found, defined, facts)
     facts.last_assistant = last_index(roles, "assistant")
     check_turns(roles, trained, facts.last_assistant, line, found)
-    check_image_count(facts, line, found)
+    if facts.images:
+        check_image_count(facts, line, found)
     return facts
 
 

@@ -21,7 +21,7 @@ import orjson
 from .encodings import get_encoding
 from .facts import ExampleFacts
 from .findings import DEFAULT_KEEP, Findings
-from .jsonline import check_duplicate_keys, has_special_token_text, parse_line
+from .jsonline import check_duplicate_keys, has_special_token_text, report_invalid
 from .reading import BOM, file_digest, line_ranges, numbered_lines, read_blocks
 from .rules_chat import check_chat
 from .rules_completion import check_completion
@@ -36,7 +36,7 @@ CHECKERS: dict[str, Checker] = {
 }
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this a pool costs more than it saves
-RANGE_BYTES = 16 << 20
+RANGE_BYTES = 2 << 20  # the smallest range; about 8 ranges per worker keeps the cores even
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,10 @@ def scan_line(
     found = result.findings
     if line.endswith(b"\r"):
         found.tally("FILE_CRLF", number)
-    example = parse_line(line, number, found)
-    if example is None:
+    try:
+        example = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        report_invalid(line, number, exc, found)
         return
     if type(example) is not dict:
         found.report("LINE_NOT_OBJECT", "the line is not a JSON object", number)
@@ -131,7 +133,12 @@ def scan_line(
         found.report(
             "EX_SPECIAL_TOKEN_TEXT", "text holds a special token such as <|endoftext|>", number
         )
-    fmt = options.format if options.format != "auto" else detect_format(example)
+    if options.format != "auto":
+        fmt: str | None = options.format
+    elif "messages" in example:  # the common case without a call
+        fmt = "chat"
+    else:
+        fmt = detect_format(example)
     if fmt is None:
         check_duplicate_keys(line, canonical(example), number, found)
         found.report("EX_UNKNOWN_FORMAT", "not a chat, DPO or prompt/completion example", number)
@@ -250,7 +257,7 @@ def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> S
 def scan_parallel(path: Path, size: int, options: ScanOptions, workers: int) -> ScanResult:
     if options.encoding:
         get_encoding(options.encoding)  # load once here; forked workers inherit it
-    ranges = line_ranges(path, size, max(RANGE_BYTES, size // (workers * 16)))
+    ranges = line_ranges(path, size, max(RANGE_BYTES, size // (workers * 8)))
     with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
         futures = [pool.submit(scan_range, str(path), start, end, options) for start, end in ranges]
         digest = file_digest(path)  # on this process's core while the workers parse
