@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from reconciler.datasets import default_epochs
 from reconciler.desired import DesiredFineTune, DesiredState
 from reconciler.errors import Diagnostic, error, warning
 from reconciler.plans import Action, Change, Estimates, HostingEstimate, Plan, TrainingEstimate
@@ -29,17 +30,6 @@ class CatalogLike(Protocol):
 
 # The cost-management page: Developer Tier deployments carry no hourly hosting fee.
 DEVELOPER_TIER = "DeveloperTier"
-
-
-def default_epochs(examples: int) -> int:
-    """The cookbook heuristic (research/datasets.md §2.1); Azure chooses for itself."""
-    if examples <= 0:
-        return 3
-    if examples * 3 < 100:
-        return min(25, 100 // examples)
-    if examples * 3 > 25000:
-        return max(1, 25000 // examples)
-    return 3
 
 
 def root_base_model(desired: DesiredState, ft: DesiredFineTune) -> str:
