@@ -21,9 +21,10 @@ from .inspection import (
 from .profiles import ModelProfile, fallback_profile
 from .reading import file_digest
 from .report import DataDiff, DatasetReport, TokenStats
-from .tokens import default_epochs
+from .tokens import EPOCHS_HEURISTIC_NOTE, default_epochs
 
 __all__ = [
+    "EPOCHS_HEURISTIC_NOTE",
     "RULES",
     "RULES_VERSION",
     "TOKENIZED",

@@ -93,8 +93,10 @@ def blocked_by_head(path: Path, found: Findings) -> bool:
     if not head:
         found.report("FILE_EMPTY", "the file is empty")
         return True
-    if head.startswith(UTF16_BOMS):
-        found.report("FILE_ENCODING_UTF16", "the file is UTF-16 (it starts with a UTF-16 BOM)", 1)
+    if head.startswith(UTF16_BOMS) or b"\x00" in head[:2]:
+        # JSON text starts with an ASCII character, so a NUL among the first two bytes is
+        # UTF-16 (or UTF-32) even without a byte-order mark.
+        found.report("FILE_ENCODING_UTF16", "the file is UTF-16, not UTF-8", 1)
         return True
     if head.startswith(BOM):
         found.report("FILE_BOM", "the file starts with a UTF-8 byte-order mark", 1)

@@ -72,6 +72,7 @@ CASES = [
         patch={(rules_dataset, "NEAR_LIMIT"): 1500},
     ),
     Case("FILE_ENCODING_UTF16", raw([]).decode().encode("utf-16"), raw([])),
+    Case("FILE_ENCODING_UTF16", raw([]).decode().encode("utf-16-le"), raw([]), name="without-bom"),
     Case(
         "FILE_INVALID_UTF8",
         [b'{"messages": [{"role": "user", "content": "caf\xe9"}]}'],
