@@ -10,7 +10,7 @@ from collections import Counter as Multiset
 from collections.abc import Iterable
 from pathlib import Path
 
-from reconciler.errors import Diagnostic
+from reconciler.errors import Diagnostic, Severity
 
 from . import cache
 from .encodings import DEFAULT_ENCODING
@@ -310,10 +310,15 @@ def data_diff(
         added_examples=added,
         removed_examples=removed,
         token_delta=delta,
-        new_problem_codes=sorted(after.counts.keys() - before.counts.keys()),
+        new_problem_codes=sorted(problem_codes(after) - problem_codes(before)),
         old_digest=before.digest,
         new_digest=after.digest,
     )
+
+
+def problem_codes(report: DatasetReport) -> set[str]:
+    """Codes of errors and warnings (statistics-like information is no "problem")."""
+    return {d.code for d in report.diagnostics if d.severity is not Severity.INFO}
 
 
 def inspect_blocks(

@@ -39,6 +39,7 @@ def test_data_diff_counts_examples_tokens_and_new_problems(tmp_path: Path) -> No
     old = write_jsonl(tmp_path / "old.jsonl", [chat(("user", "gone"), ("assistant", "x"))])
     new = write_jsonl(
         tmp_path / "new.jsonl",
+        # (no system message: EX_MISSING_SYSTEM is information, not a new problem)
         [chat(("user", "added"), ("assistant", "y")), chat(("user", "also"), ("assistant", " "))],
     )
     diff = data_diff(old.read_bytes().splitlines(keepends=True), new)
