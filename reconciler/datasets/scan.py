@@ -151,7 +151,10 @@ def scan_line(
             result.first_image_line = number
         result.image_examples += 1
     if counter is not None:
-        counted = counter.count(example, fmt)
+        if facts.pairs is not None and len(example) == 1:
+            counted = counter.plain(facts.pairs)
+        else:
+            counted = counter.count(example, fmt)
         result.tokens.append(counted.tokens)
         result.before_trainable.append(counted.before_trainable)
         if counted.uncertain:

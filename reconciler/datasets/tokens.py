@@ -73,6 +73,18 @@ class Counter:
             self.text(example.get("prompt")) + self.text(example.get("completion")), 0, False
         )
 
+    def plain(self, pairs: tuple[tuple[str, str], ...]) -> Count:
+        """A chat example of (role, text) pairs only: the same formula without the lookups."""
+        self.examples += 1
+        total = 3
+        before_trainable = -1
+        for role, text in pairs:
+            if before_trainable < 0 and role == "assistant":
+                before_trainable = total
+            total += 3 + self.remembered(role)
+            total += self.remembered(text) if role == "system" else len(self.encode(text))
+        return Count(total, max(before_trainable, 0), False)
+
     def dpo(self, example: dict[str, Any]) -> Count:
         source = example.get("input")
         source = source if isinstance(source, dict) else {}
