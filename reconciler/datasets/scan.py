@@ -12,6 +12,7 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,12 +247,16 @@ def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> S
     """Scan the whole file and compute its sha256, reading it once per byte."""
     size = path.stat().st_size
     workers = workers if workers is not None else usable_cores()
-    if workers < 2 or size < PARALLEL_MIN_BYTES or not can_fork():
+    result = None
+    if workers >= 2 and size >= PARALLEL_MIN_BYTES and can_fork():
+        try:
+            result = scan_parallel(path, size, options, workers)
+        except (OSError, BrokenProcessPool):
+            result = None  # no processes to be had here: one process does it all
+    if result is None:
         sha = hashlib.sha256()
         result = scan_blocks(hashed(read_blocks(path), sha), options, at_file_start=True)
         result.digest = sha.hexdigest()
-    else:
-        result = scan_parallel(path, size, options, workers)
     result.size = size
     flush_trailing_blanks(result)
     return result

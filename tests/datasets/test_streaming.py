@@ -80,3 +80,15 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     small_peak, large_peak = peak_traced(small), peak_traced(large)
     assert large_peak < small_peak * 1.25 + 1_000_000, (small_peak, large_peak)
     assert large_peak < 20_000_000  # a few 4 MiB blocks in flight, not the 43 MB file
+
+
+def test_no_processes_falls_back_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = messy_file(tmp_path / "messy.jsonl")
+    expected = inspect_dataset(path, workers=1)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("no fork here")
+
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(scan, "scan_parallel", refuse)
+    assert inspect_dataset(path, workers=2).diagnostics == expected.diagnostics
