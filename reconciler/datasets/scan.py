@@ -1,6 +1,9 @@
 """One streaming pass over a JSONL file: strict JSON, the per-example rules, example hashes and
-(optionally) token counts, for one byte range. `scan_file` runs ranges in a process pool on big
-files while the parent computes the sha256, so digest and validation share one read of the data.
+(optionally) token counts, for one byte range.
+
+`scan_file` feeds each block to the sha256 and to the rules in the same loop. On big files it
+runs byte ranges in two (or more) forked workers instead, while the parent hashes the file at
+the same time: the same pass spread over the cores, each byte read twice from the page cache.
 """
 
 from __future__ import annotations
