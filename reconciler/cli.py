@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
@@ -26,9 +26,10 @@ from reconciler.errors import Diagnostic, FtopsError, GuardError, Location, erro
 from reconciler.live import LocalRunLive
 from reconciler.planning import PlanOptions, check_guards
 from reconciler.plans import Change, Plan
-from reconciler.providers.azure import AzureProvider
-from reconciler.providers.blob import BlobLeaseLock, is_loopback_host
 from reconciler.workspace import Workspace, git_commit, open_workspace, with_data_diffs
+
+if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
+    from reconciler.providers.azure import AzureProvider
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_IN_PROGRESS, EXIT_GUARD = 0, 1, 2, 3, 4
 EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
@@ -38,6 +39,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        return cmd_emulator(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -123,11 +127,20 @@ def _status_parser(sub: Any) -> None:
 
 
 def _emulator_parser(sub: Any) -> None:
+    # `main` hands `ftops emulator …` to cmd_emulator before this parser sees it, so starlette
+    # and uvicorn stay unimported for every other command.
+    sub.add_parser("emulator", help="run a local Azure (data plane + ARM); see --help")
+
+
+def cmd_emulator(argv: Sequence[str]) -> int:
     from reconciler.emulator import server
 
-    p = sub.add_parser("emulator", help="run a local Azure (data plane + ARM)")
-    server.add_arguments(p)
-    p.set_defaults(handler=server.run)
+    parser = argparse.ArgumentParser(
+        prog="ftops emulator",
+        description="A local Azure: the data plane per account and ARM, for trying and testing.",
+    )
+    server.add_arguments(parser)
+    return int(server.run(parser.parse_args(argv)))
 
 
 # --- validate -----------------------------------------------------------------------------
@@ -196,6 +209,8 @@ class _SpecErrors(FtopsError):
 
 @contextmanager
 def _connected(ws: Workspace, use_emulator: bool) -> Iterator[AzureProvider]:
+    from reconciler.providers.azure import AzureProvider
+
     assert ws.desired is not None
     if not use_emulator:
         yield AzureProvider(ws.desired.accounts)
@@ -295,6 +310,8 @@ STORAGE_KEY_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 def _project_lock(ws: Workspace, emulator: bool) -> AbstractContextManager[Any]:
     """One apply of a project at a time: an Azure Blob lease when the Project asks for one (CI
     runners on different machines), else a file lock in .ftops/."""
+    from reconciler.providers.blob import BlobLeaseLock, is_loopback_host
+
     assert ws.desired is not None
     blob = ws.desired.project_spec.lock.azure_blob
     if blob is not None and (not emulator or is_loopback_host(urlsplit(blob.account_url).hostname)):
