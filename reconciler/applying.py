@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.desired import DesiredState
-from reconciler.errors import ConvergenceError, FtopsError, GuardError, SpecError
+from reconciler.errors import ConvergenceError, GuardError, SpecError
 from reconciler.estimating import CatalogLike
 from reconciler.live import LiveState
 from reconciler.planning import PlanOptions, check_guards, plan
@@ -237,15 +237,15 @@ class _CloudSteps:
 
     def _job_request(self, change: Change) -> dict[str, Any]:
         p = change.payload
-        live = self.cloud.read_account(self.account, checkpoints_for=frozenset())
+        ids = p["file_ids"]  # complete: a train runs only once its files are processed
         request: dict[str, Any] = {
             "model": p["model"],
-            "training_file": _file_id(live, p["training_file"]),
+            "training_file": ids[p["training_file"]],
             "suffix": p["suffix"],
             "method": _method(p["method"]),
         }
         if p["validation_file"]:
-            request["validation_file"] = _file_id(live, p["validation_file"])
+            request["validation_file"] = ids[p["validation_file"]]
         if p["seed"] is not None:
             request["seed"] = p["seed"]
         return request
@@ -275,17 +275,6 @@ class _CloudSteps:
     def _deployment_delete(self, change: Change) -> str:
         self.cloud.delete_deployment(self.account, change.payload["deployment_name"])
         return "deleted"
-
-
-def _file_id(live: Any, filename: str) -> str:
-    found = live.file_named(filename)
-    if found is None or found.status != "processed":
-        raise FtopsError(
-            f"file {filename} is not processed in account {live.account}",
-            code="FILE_NOT_READY",
-            hint="apply again once processing finished",
-        )
-    return str(found.id)
 
 
 _HYPERPARAMETER_NAMES = {

@@ -208,6 +208,7 @@ def _train(p: _Planning, ft: DesiredFineTune, failed: LiveJob | None) -> Change:
         "upstream": ft.upstream,
         "training_file": ft.training_file,
         "validation_file": ft.validation_file,
+        "file_ids": _processed_file_ids(p.account(ft.account), ft),
         "method": ft.method,
         "seed": ft.seed,
     }
@@ -221,6 +222,16 @@ def _train(p: _Planning, ft: DesiredFineTune, failed: LiveJob | None) -> Change:
         depends_on=tuple(depends),
         payload=payload,
     )
+
+
+def _processed_file_ids(acct: AccountLive, ft: DesiredFineTune) -> dict[str, str]:
+    """Ids of the job's files that are ready now; the rest are still to upload or process."""
+    ids = {}
+    for name in filter(None, (ft.training_file, ft.validation_file)):
+        found = acct.file_named(name)
+        if found is not None and found.status == "processed":
+            ids[name] = found.id
+    return ids
 
 
 def _train_reason(p: _Planning, ft: DesiredFineTune, failed: LiveJob | None) -> str:
@@ -243,21 +254,15 @@ def _train_reason(p: _Planning, ft: DesiredFineTune, failed: LiveJob | None) -> 
 
 
 def _plan_files(p: _Planning) -> None:
+    """A file is needed only by a job still to start: once a job exists, its file may go."""
+    to_train = {c.address for c in p.changes if c.action is Action.TRAIN}
     for f in p.desired.files:
-        users = [
-            ft
+        if any(
+            ft.address in to_train
             for ft in p.desired.fine_tunes
             if ft.account == f.account and f.dataset in (ft.training_dataset, ft.validation_dataset)
-        ]
-        if all(ft.name in p.jobs and p.jobs[ft.name].status != "failed" for ft in users) or all(
-            p.jobs.get(ft.name)
-            and p.jobs[ft.name].is_terminal
-            and not p.options.retry_failed
-            and p.jobs[ft.name].status != "succeeded"
-            for ft in users
         ):
-            continue  # the jobs exist: the file is not needed (it may have been deleted)
-        p.add(_file_change(p, f))
+            p.add(_file_change(p, f))
 
 
 def _file_change(p: _Planning, f: DesiredFile) -> Change:
