@@ -124,3 +124,23 @@ def test_second_plan_tokenizes_nothing(use_emulator: RunningEmulator, example, c
     code, out, _ = run(capsys, "plan", specs, "--emulator")
     assert code == 0 and "1,160 billable tokens" in out
     assert TOKENIZED.examples == first  # served from .ftops/cache, nothing tokenized
+
+
+def test_budget_guard_refuses_before_anything_changes(
+    use_emulator: RunningEmulator,
+    example,  # type: ignore[no-untyped-def]
+    capsys,
+) -> None:
+    specs = example("quickstart")
+    text = (
+        (specs / "ftops.yaml")
+        .read_text()
+        .replace("maxTrainingCostUsd: 50", "maxTrainingCostUsd: 0.001")
+    )
+    (specs / "ftops.yaml").write_text(text)
+    code, _, err = run(capsys, "plan", str(specs), "--emulator")
+    assert code == 4 and "GUARD_BUDGET" in err
+    writes = httpx.get(f"{use_emulator.url}/_emulator/stats").json()["writes"]
+    code, _, err = run(capsys, "apply", str(specs), "--emulator", "--yes")
+    assert code == 4 and "over the budget" in err
+    assert httpx.get(f"{use_emulator.url}/_emulator/stats").json()["writes"] == writes

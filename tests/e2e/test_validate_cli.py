@@ -78,3 +78,28 @@ def test_text_output_has_locations_and_hints(
     assert f"{tmp_path / 'ftops.yaml'}:22:3: SPEC_UNKNOWN_FIELD error:" in err
     assert "  hint: allowed fields here:" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_dataset_paths_stay_inside_the_repository(
+    tmp_path: Path, link: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    outside = tmp_path / "secret.jsonl"
+    outside.write_text('{"messages": []}\n')
+    path = "../secret.jsonl"
+    if link:  # a symlink inside the repo that points out of it is refused too
+        (repo / "data.jsonl").symlink_to(outside)
+        path = "data.jsonl"
+    specs = SPECS.split("---\napiVersion: ftops/v1\nkind: FineTune")[0].replace(
+        "travel.jsonl", path
+    )
+    specs += (
+        "---\napiVersion: ftops/v1\nkind: FineTune\nmetadata: {name: a}\nspec:\n"
+        "  account: main\n  baseModel: gpt-4o-mini-2024-07-18\n  trainingData: travel\n"
+    )
+    (repo / "ftops.yaml").write_text(specs)
+    assert main(["validate", str(repo), "--format", "json"]) == 1
+    [problem] = json.loads(capsys.readouterr().out)
+    assert problem["code"] == "DATASET_OUTSIDE_REPO" and problem["line"] == 13
