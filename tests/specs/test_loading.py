@@ -167,7 +167,9 @@ def test_metadata_is_validated_too(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("epoch, ok", [(1, False), (2, True), (4, True), (5, False)])
 def test_checkpoint_epoch_must_be_one_azure_keeps(tmp_path: Path, epoch: int, ok: bool) -> None:
-    path = write(tmp_path, f"""\
+    path = write(
+        tmp_path,
+        f"""\
         ---
         apiVersion: ftops/v1
         kind: FineTune
@@ -184,5 +186,6 @@ def test_checkpoint_epoch_must_be_one_azure_keeps(tmp_path: Path, epoch: int, ok
         spec:
           account: main
           model: {{fineTune: a, checkpoint: {{epoch: {epoch}}}}}
-        """)
+        """,
+    )
     assert problems(path) == ([] if ok else [("SPEC_CHECKPOINT_EPOCH", 33, 44)])
