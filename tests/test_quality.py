@@ -23,6 +23,13 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_is_clean() -> None:
+    result = run(
+        sys.executable, "-m", "ruff", "format", "--check", "reconciler", "tests", "benchmarks"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_imports_point_down() -> None:
     linter = shutil.which("lint-imports")
     if linter is None:
