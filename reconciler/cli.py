@@ -26,7 +26,13 @@ from reconciler.errors import Diagnostic, FtopsError, GuardError, Location, erro
 from reconciler.live import LocalRunLive
 from reconciler.planning import PlanOptions, check_guards
 from reconciler.plans import Change, Plan
-from reconciler.workspace import Workspace, git_commit, open_workspace, with_data_diffs
+from reconciler.workspace import (
+    Workspace,
+    git_commit,
+    open_workspace,
+    spec_digests,
+    with_data_diffs,
+)
 
 if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
     from reconciler.providers.azure import AzureProvider
@@ -365,6 +371,7 @@ def _receipt(ws: Workspace, result: ApplyResult) -> dict[str, Any]:
         "format_version": 1,
         "project": ws.desired.project,
         "git_commit": git_commit(ws.root),
+        "specs": spec_digests(ws),
         "exit_code": result.exit_code,
         "converged": result.final.is_converged,
         "datasets": {n: f.digest for n, f in ws.desired.facts.items()},

@@ -3,6 +3,7 @@ connect to Azure or the emulator. Everything here feeds `desired`, `planning` an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -189,6 +190,17 @@ def _fetched(doc: Document, url: str, cache: Path, problems: list[Diagnostic]) -
     except FtopsError as exc:
         problems.extend(exc.diagnostics())
         return None
+
+
+def spec_digests(ws: Workspace) -> dict[str, str]:
+    """sha256 of every spec file read, by path relative to the repository: what was applied."""
+    files = sorted({doc.source.resolve() for doc in ws.documents})
+    return {
+        str(f.relative_to(ws.root.resolve()))
+        if f.is_relative_to(ws.root.resolve())
+        else str(f): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in files
+    }
 
 
 def git_commit(root: Path) -> str | None:

@@ -34,6 +34,10 @@ def test_plan_apply_plan(use_emulator: RunningEmulator, example, capsys) -> None
     )
     assert code == 0, err
     receipt = json.loads(Path("receipt.json").read_text())
+    assert list(receipt["specs"]) == ["quickstart/ftops.yaml"]
+    assert receipt["datasets"]["travel"] == (
+        "13663c045ca59855" + receipt["datasets"]["travel"][16:]
+    )
     assert receipt["converged"] and [d["action"] for d in receipt["done"]] == [
         "upload",
         "train",
