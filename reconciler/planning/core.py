@@ -1,0 +1,85 @@
+"""Pure: (desired, live, options) → Plan. No I/O, no SDK.
+
+Pairs each desired resource with its live counterpart by identity (content-addressed file names,
+the job key in the suffix, the deployment name), picks an action and says why. Each kind of
+resource has its own module; they run in dependency order and read what earlier steps decided.
+"""
+
+from __future__ import annotations
+
+from reconciler.desired import (
+    DesiredState,
+)
+from reconciler.estimating import CatalogLike, estimate
+from reconciler.live import LiveState
+from reconciler.planning.deployments import plan_deployments
+from reconciler.planning.files import plan_files
+from reconciler.planning.jobs import plan_fine_tune_jobs
+from reconciler.planning.local import plan_local_runs
+from reconciler.planning.prune import plan_prune
+from reconciler.planning.state import Planning, PlanOptions
+from reconciler.plans import Action, Change, Plan, fingerprint
+
+
+def plan(
+    desired: DesiredState,
+    live: LiveState,
+    options: PlanOptions | None = None,
+    catalog: CatalogLike | None = None,
+) -> Plan:
+    """The plan; with a catalog, also its estimates and the catalog's pre-flight checks."""
+    p = Planning(desired, live, options or PlanOptions())
+    plan_fine_tune_jobs(p)
+    plan_files(p)
+    plan_deployments(p)
+    plan_local_runs(p)
+    plan_prune(p)
+    result = Plan(
+        project=desired.project,
+        changes=tuple(_ordered(p.changes)),
+        diagnostics=tuple(p.diagnostics),
+        live_fingerprint=live_fingerprint(live),
+    )
+    return estimate(result, desired, catalog) if catalog is not None else result
+
+
+def live_fingerprint(live: LiveState) -> str:
+    """What a saved plan was computed from; volatile progress fields are left out."""
+    view = {
+        name: {
+            "files": sorted((f.id, f.filename, f.status) for f in acct.files),
+            "jobs": sorted(
+                (j.id, j.suffix or "", j.status, j.fine_tuned_model or "") for j in acct.jobs
+            ),
+            "deployments": sorted(d.model_dump_json() for d in acct.deployments),
+        }
+        for name, acct in live.accounts.items()
+    }
+    view["local"] = {k: v.phase for k, v in live.local_runs.items()}
+    return fingerprint(view)
+
+
+_ORDER = {
+    Action.UPLOAD: 0,
+    Action.TRAIN: 1,
+    Action.WAIT: 2,
+    Action.CREATE: 3,
+    Action.UPDATE: 3,
+    Action.REPLACE: 3,
+    Action.NOOP: 4,
+    Action.DELETE: 5,
+}
+_DELETE_ORDER = {"deployment": 0, "model": 1, "file": 2}
+
+
+def _ordered(changes: list[Change]) -> list[Change]:
+    """Creates in dependency order (the planners emit them so); deletes last and in order."""
+    indexed = list(enumerate(changes))
+    indexed.sort(
+        key=lambda ic: (
+            _ORDER[ic[1].action],
+            _DELETE_ORDER.get(ic[1].kind, 9) if ic[1].action is Action.DELETE else 0,
+            ic[0],
+        )
+    )
+    return [c for _, c in indexed]
