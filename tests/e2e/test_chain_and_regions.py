@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.emulator.server import RunningEmulator
-from tests.helpers import arm_client
+from tests.helpers import arm_client, openai_client
 
 
 def test_chain_and_cross_region_copy(
@@ -35,17 +35,10 @@ def test_chain_and_cross_region_copy(
     )
     assert copy.sku.capacity == 2
     # the second step continued the first step's model
-    jobs = {j.suffix: j for j in _jobs(use_emulator.url)}
-    hotel = next(j for s, j in jobs.items() if s.startswith("travel-hotel-"))
-    base = next(j for s, j in jobs.items() if s.startswith("travel-base-"))
-    assert hotel.model == base.fine_tuned_model
-
-
-def _jobs(url: str) -> list:  # type: ignore[type-arg]
-    from tests.helpers import openai_client
-
-    client = openai_client(url, "ftops-chain-eastus2")
-    return [
-        type("Job", (), {**j.model_dump(), "suffix": j.model_dump().get("suffix")})
-        for j in client.fine_tuning.jobs.list()
+    jobs = [
+        j.model_dump()
+        for j in openai_client(use_emulator.url, "ftops-chain-eastus2").fine_tuning.jobs.list()
     ]
+    hotel = next(j for j in jobs if j["suffix"].startswith("travel-hotel-"))
+    base = next(j for j in jobs if j["suffix"].startswith("travel-base-"))
+    assert hotel["model"] == base["fine_tuned_model"]
