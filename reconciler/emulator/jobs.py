@@ -443,19 +443,19 @@ def resume(call: Call) -> Reply:
 
 
 def events(call: Call) -> Reply:
-    account = data_plane_account(call)
-    row = job_row(call.db, account, call.params["fine-tuning-job-id"])
-    limit = call.int_query("limit", 20, 1, 1000)
-    items = [loads(r["body"]) for r in training.visible(call.db, row["id"], "event", call.now)]
-    page, has_more = cursor_page(items, call.query.get("after"), limit)
-    return Reply(200, {"object": "list", "data": page, "has_more": has_more})
+    return _job_records(call, "event", default_limit=20, max_limit=1000)
 
 
 def checkpoints(call: Call) -> Reply:
+    return _job_records(call, "checkpoint", default_limit=10, max_limit=100)
+
+
+def _job_records(call: Call, kind: str, *, default_limit: int, max_limit: int) -> Reply:
+    """A job's events or checkpoints visible at the simulated now, as a cursor page."""
     account = data_plane_account(call)
     row = job_row(call.db, account, call.params["fine-tuning-job-id"])
-    limit = call.int_query("limit", 10, 1, 100)
-    items = [loads(r["body"]) for r in training.visible(call.db, row["id"], "checkpoint", call.now)]
+    limit = call.int_query("limit", default_limit, 1, max_limit)
+    items = [loads(r["body"]) for r in training.visible(call.db, row["id"], kind, call.now)]
     page, has_more = cursor_page(items, call.query.get("after"), limit)
     return Reply(200, {"object": "list", "data": page, "has_more": has_more})
 
