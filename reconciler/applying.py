@@ -16,16 +16,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.desired import DesiredState
-from reconciler.errors import ConvergenceError, GuardError, SpecError
+from reconciler.errors import ConvergenceError, Diagnostic, ExitCode, GuardError, SpecError
 from reconciler.estimating import CatalogLike
-from reconciler.live import LiveState
+from reconciler.live import LiveState, LocalRunLive
 from reconciler.planning import PlanOptions, check_guards, plan
-from reconciler.plans import UNKNOWN, Action, Change, Plan
+from reconciler.plans import (
+    Action,
+    Address,
+    Change,
+    DeleteDeployment,
+    DeleteFile,
+    Kind,
+    Plan,
+    PutDeployment,
+    StartLocalRun,
+    Step,
+    TrainJob,
+    UploadFile,
+)
 from reconciler.providers import CloudProvider
-from reconciler.reading import LocalReader, read_live
-
-EXIT_CONVERGED = 0
-EXIT_IN_PROGRESS = 3
+from reconciler.reading import read_live
 
 
 class Progress(Protocol):
@@ -38,8 +48,12 @@ class Progress(Protocol):
     def waiting(self, plan: Plan) -> None: ...
 
 
-class LocalStarter(Protocol):
-    def __call__(self, change: Change, *, wait: bool) -> str: ...
+class LocalRuns(Protocol):
+    """Local runs: read from and started in their run directories."""
+
+    def read(self, name: str, key: str) -> LocalRunLive: ...
+
+    def start(self, change: StartLocalRun, *, wait: bool) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,15 @@ class ApplyOptions:
     saved_plan: Plan | None = None
     # Files and deployments settle in seconds to minutes: worth waiting for even without --wait.
     short_wait_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Review:
+    """One plan and its guard verdict, computed once: what `plan` prints and `apply` executes."""
+
+    live: LiveState
+    plan: Plan
+    guards: tuple[Diagnostic, ...]
 
 
 @dataclass
@@ -68,60 +91,60 @@ class Applier:
     progress: Progress
     options: ApplyOptions = ApplyOptions()
     catalog: CatalogLike | None = None
-    local_reader: LocalReader | None = None
-    local_starter: LocalStarter | None = None
+    local: LocalRuns | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    _executed: dict[str, str] = field(default_factory=dict)
+    _executed: dict[Address, str] = field(default_factory=dict)
 
     def observe(self) -> tuple[LiveState, Plan]:
-        live = read_live(self.desired, self.cloud, self.local_reader)
+        reader = self.local.read if self.local else None
+        live = read_live(self.desired, self.cloud, reader)
         return live, plan(self.desired, live, self.options.plan_options, self.catalog)
+
+    def review(self) -> Review:
+        live, current = self.observe()
+        guards = check_guards(current, self.desired, force=self.options.force)
+        return Review(live, current, tuple(guards))
 
     def run(self) -> ApplyResult:
         start = self.clock()
         done: list[dict[str, Any]] = []
-        first = True
+        current = self._first_round()
         while True:
-            _, current = self.observe()
-            if first:
-                self._preflight(current)
-                self.progress.planned(current)
-                first = False
             _raise_on_errors(current)
             runnable = self._runnable(current)
             if runnable:
                 done.extend(self._execute(runnable))
-                continue
-            if not current.pending and not current.waits:
-                return ApplyResult(EXIT_CONVERGED, current, done)
-            if not self._keep_waiting(current, self.clock() - start):
-                return ApplyResult(EXIT_IN_PROGRESS, current, done)
-            self.progress.waiting(current)
-            self.sleep(self.options.poll_s)
+            elif current.is_converged:
+                return ApplyResult(ExitCode.OK, current, done)
+            elif not self._keep_waiting(current, self.clock() - start):
+                return ApplyResult(ExitCode.IN_PROGRESS, current, done)
+            else:
+                self.progress.waiting(current)
+                self.sleep(self.options.poll_s)
+            current = self.observe()[1]
 
-    def _preflight(self, current: Plan) -> None:
+    def _first_round(self) -> Plan:
+        review = self.review()
         saved = self.options.saved_plan
-        if saved is not None and saved.live_fingerprint != current.live_fingerprint:
+        if saved is not None and saved.live_fingerprint != review.plan.live_fingerprint:
             raise GuardError(
                 "the saved plan is stale: the live state changed since it was computed",
                 code="GUARD_STALE_PLAN",
                 hint="run 'ftops plan --out FILE' again and review the new plan",
             )
-        guards = check_guards(current, self.desired, force=self.options.force)
-        if guards:
-            raise _GuardErrors(guards)
+        if review.guards:
+            raise GuardError.of(review.guards)
+        self.progress.planned(review.plan)
+        return review.plan
 
     def _runnable(self, current: Plan) -> list[Change]:
         blocking = {c.address for c in current.changes if c.action is not Action.NOOP}
-        allowed = (
-            {c.address for c in self.options.saved_plan.changes}
-            if self.options.saved_plan
-            else None
-        )
+        saved = self.options.saved_plan
+        allowed = {c.address for c in saved.changes} if saved else None
         runnable = []
         for change in current.pending:
-            if any(dep in blocking for dep in change.depends_on) or _model_unknown(change):
+            if any(dep in blocking for dep in change.depends_on) or not _ready(change):
                 continue
             if allowed is not None and change.address not in allowed:
                 continue
@@ -131,7 +154,7 @@ class Applier:
 
     def _check_not_repeated(self, change: Change) -> None:
         """A change that comes back after it was applied means the provider did not converge."""
-        signature = change.model_dump_json(include={"action", "fields", "payload"})
+        signature = change.model_dump_json(exclude={"reason", "depends_on"})
         if self._executed.get(change.address) == signature:
             raise ConvergenceError(
                 f"{change.address} still needs '{change.action}' after it was applied",
@@ -156,16 +179,16 @@ class Applier:
             detail = self._execute_one(change)
             self.progress.finished(change, detail)
             done.append(
-                {"address": change.address, "action": change.action.value, "detail": detail}
+                {"address": str(change.address), "action": change.action.value, "detail": detail}
             )
         return done
 
     def _execute_one(self, change: Change) -> str:
-        if change.kind == "localrun":
-            assert self.local_starter is not None, "local runs need the local provider"
-            return self.local_starter(change, wait=self.options.wait)
+        if isinstance(change, StartLocalRun):
+            assert self.local is not None, "local runs need the local provider"
+            return self.local.start(change, wait=self.options.wait)
         assert self.cloud is not None and change.account is not None
-        return _CloudSteps(self.cloud, change.account).run(change)
+        return execute_cloud_change(self.cloud, change.account, change)
 
     def _keep_waiting(self, current: Plan, elapsed: float) -> bool:
         if self.options.timeout_s is not None and elapsed > self.options.timeout_s:
@@ -175,28 +198,56 @@ class Applier:
         return not _long_running(current) and elapsed < self.options.short_wait_s
 
 
-class _GuardErrors(GuardError):
-    def __init__(self, diagnostics: list[Any]) -> None:
-        first = diagnostics[0]
-        super().__init__(first.message, code=first.code, location=first.location, hint=first.hint)
-        self.all = diagnostics
+def execute_cloud_change(cloud: CloudProvider, account: str, change: Change) -> str:
+    """One change as provider calls, dispatched on its type."""
+    match change:
+        case UploadFile():
+            file_id = cloud.upload_file(account, change.filename, Path(change.path))
+            return f"uploaded {change.filename} as {file_id}"
+        case DeleteFile():
+            cloud.delete_file(account, change.file_id)
+            return f"deleted {change.file_id}"
+        case TrainJob():
+            return f"started job {cloud.create_job(account, change).id}"
+        case PutDeployment():
+            return _put_deployment(cloud, account, change)
+        case DeleteDeployment():
+            cloud.delete_deployment(account, change.deployment_name)
+            return "deleted"
+    raise AssertionError(f"{change.address}: nothing to execute for {change.action}")
 
-    def diagnostics(self) -> list[Any]:
-        return list(self.all)
+
+def _put_deployment(cloud: CloudProvider, account: str, change: PutDeployment) -> str:
+    target = change.target
+    for step in change.steps:
+        match step:
+            case Step.DELETE:
+                cloud.delete_deployment(account, target.name)
+            case Step.PUT:
+                cloud.put_deployment(account, target)
+            case Step.PUT_KEEP_CAPACITY:
+                cloud.put_deployment(account, target, capacity=change.live_capacity)
+            case Step.PATCH_SKU:
+                cloud.patch_deployment_sku(account, target.name, target.sku)
+    if change.action is Action.CREATE:
+        return f"deployed {target.model}"
+    if change.steps == (Step.PUT_KEEP_CAPACITY, Step.PATCH_SKU):
+        return "updated the model, then the capacity (two calls: Azure refuses both at once)"
+    return "replaced" if change.action is Action.REPLACE else "updated"
 
 
 def _raise_on_errors(current: Plan) -> None:
-    errors = [d for d in current.diagnostics if d.is_error]
-    if errors:
-        raise SpecError(list(current.diagnostics))
+    if any(d.is_error for d in current.diagnostics):
+        raise SpecError.of(current.diagnostics)
 
 
-def _model_unknown(change: Change) -> bool:
+def _ready(change: Change) -> bool:
     """A model known only after training: the change waits for its upstream."""
-    body = change.payload.get("body")
-    if body:
-        return bool(body["properties"]["model"]["name"] == UNKNOWN)
-    return change.payload.get("model") == UNKNOWN
+    if isinstance(change, TrainJob):
+        return change.ready
+    if isinstance(change, PutDeployment):
+        return change.target.model is not None
+    return True
 
 
 def _long_running(current: Plan) -> bool:
@@ -204,93 +255,8 @@ def _long_running(current: Plan) -> bool:
     training = {
         c.address
         for c in current.changes
-        if c.kind in ("finetune", "localrun") and c.action is not Action.NOOP
+        if c.kind in (Kind.FINETUNE, Kind.LOCALRUN) and c.action is not Action.NOOP
     }
     if training & {c.address for c in current.waits}:
         return True
     return any(set(c.depends_on) & training for c in current.pending)
-
-
-@dataclass
-class _CloudSteps:
-    """Turns one change into provider calls."""
-
-    cloud: CloudProvider
-    account: str
-
-    def run(self, change: Change) -> str:
-        handler = getattr(self, f"_{change.kind}_{change.action.value}")
-        return str(handler(change))
-
-    def _file_upload(self, change: Change) -> str:
-        p = change.payload
-        file_id = self.cloud.upload_file(self.account, p["filename"], Path(p["path"]))
-        return f"uploaded {p['filename']} as {file_id}"
-
-    def _file_delete(self, change: Change) -> str:
-        self.cloud.delete_file(self.account, change.payload["file_id"])
-        return f"deleted {change.payload['file_id']}"
-
-    def _finetune_train(self, change: Change) -> str:
-        job = self.cloud.create_job(self.account, self._job_request(change))
-        return f"started job {job.id}"
-
-    def _job_request(self, change: Change) -> dict[str, Any]:
-        p = change.payload
-        ids = p["file_ids"]  # complete: a train runs only once its files are processed
-        request: dict[str, Any] = {
-            "model": p["model"],
-            "training_file": ids[p["training_file"]],
-            "suffix": p["suffix"],
-            "method": _method(p["method"]),
-        }
-        if p["validation_file"]:
-            request["validation_file"] = ids[p["validation_file"]]
-        if p["seed"] is not None:
-            request["seed"] = p["seed"]
-        return request
-
-    def _deployment_create(self, change: Change) -> str:
-        p = change.payload
-        self.cloud.put_deployment(self.account, p["deployment_name"], p["body"])
-        return f"deployed {p['body']['properties']['model']['name']}"
-
-    def _deployment_update(self, change: Change) -> str:
-        p = change.payload
-        steps = p.get("steps") or ["put"]
-        if steps[0] == "put-keep-capacity":
-            body = {**p["body"], "sku": {**p["body"]["sku"], "capacity": p["live_capacity"]}}
-            self.cloud.put_deployment(self.account, p["deployment_name"], body)
-            self.cloud.patch_deployment_sku(self.account, p["deployment_name"], p["body"]["sku"])
-            return "updated the model, then the capacity (two calls: Azure refuses both at once)"
-        self.cloud.put_deployment(self.account, p["deployment_name"], p["body"])
-        return "updated"
-
-    def _deployment_replace(self, change: Change) -> str:
-        p = change.payload
-        self.cloud.delete_deployment(self.account, p["deployment_name"])
-        self.cloud.put_deployment(self.account, p["deployment_name"], p["body"])
-        return "replaced"
-
-    def _deployment_delete(self, change: Change) -> str:
-        self.cloud.delete_deployment(self.account, change.payload["deployment_name"])
-        return "deleted"
-
-
-_HYPERPARAMETER_NAMES = {
-    "epochs": "n_epochs",
-    "batchSize": "batch_size",
-    "learningRateMultiplier": "learning_rate_multiplier",
-    "beta": "beta",
-}
-
-
-def _method(method: dict[str, Any]) -> dict[str, Any]:
-    """The spec's method in the service's shape; 'auto' is left for the service to choose."""
-    kind = method.get("type", "supervised")
-    hyper = {
-        _HYPERPARAMETER_NAMES[k]: v
-        for k, v in method.get("hyperparameters", {}).items()
-        if v != "auto" and v is not None
-    }
-    return {"type": kind, kind: {"hyperparameters": hyper}}

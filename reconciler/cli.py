@@ -9,36 +9,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-from filelock import FileLock, Timeout
 from rich.console import Console
 
 from reconciler import rendering
 from reconciler.applying import Applier, ApplyOptions, ApplyResult
-from reconciler.errors import Diagnostic, FtopsError, GuardError, Location, error, has_errors
-from reconciler.live import LocalRunLive
-from reconciler.planning import PlanOptions, check_guards
-from reconciler.plans import Change, Plan
-from reconciler.workspace import (
-    Workspace,
-    git_commit,
-    open_workspace,
-    spec_digests,
-    with_data_diffs,
+from reconciler.bootstrap import EMULATOR_URL_ENV, connected
+from reconciler.errors import (
+    Diagnostic,
+    ExitCode,
+    FtopsError,
+    GuardError,
+    Location,
+    error,
+    has_errors,
 )
-
-if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
-    from reconciler.providers.azure import AzureProvider
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_IN_PROGRESS, EXIT_GUARD = 0, 1, 2, 3, 4
-EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
+from reconciler.planning import PlanOptions
+from reconciler.plans import Change, Plan, Wait
+from reconciler.session import applier_for
+from reconciler.workspace import Workspace, check_workspace, load_workspace
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -57,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume")
-        return EXIT_ERROR
+        return ExitCode.ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,11 +152,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in jsonl:
         diagnostics.extend(_validate_jsonl(path, not args.no_tokens))
     if specs:
-        diagnostics.extend(open_workspace(specs, count_tokens=not args.no_tokens).diagnostics)
+        diagnostics.extend(check_workspace(specs, count_tokens=not args.no_tokens))
     report_diagnostics(diagnostics, args.format)
     if args.format == "text" and not diagnostics:
         err.print("Valid: no problems found.")
-    return EXIT_ERROR if has_errors(diagnostics) else EXIT_OK
+    return ExitCode.ERROR if has_errors(diagnostics) else ExitCode.OK
 
 
 def _validate_jsonl(path: Path, count_tokens: bool) -> list[Diagnostic]:
@@ -192,100 +185,59 @@ def report_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
-    ws = open_workspace(
-        list(args.paths),
-        count_tokens=not getattr(args, "no_tokens", False),
-    )
-    if not ws.ok or ws.desired is None:
-        raise _SpecErrors(ws.diagnostics)
-    warnings = [d for d in ws.diagnostics if not d.is_error]
-    if warnings and getattr(args, "format", "text") == "text":
-        err.print(rendering.diagnostics_text(warnings), markup=False)
+    ws = load_workspace(list(args.paths), count_tokens=not getattr(args, "no_tokens", False))
+    if ws.warnings and getattr(args, "format", "text") == "text":
+        err.print(rendering.diagnostics_text(ws.warnings), markup=False)
     return ws
 
 
-class _SpecErrors(FtopsError):
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("invalid specs", code="SPEC_INVALID")
-        self.all = diagnostics
-
-    def diagnostics(self) -> list[Diagnostic]:
-        return list(self.all)
-
-
-@contextmanager
-def _connected(ws: Workspace, use_emulator: bool) -> Iterator[AzureProvider]:
-    from reconciler.providers.azure import AzureProvider
-
-    assert ws.desired is not None
-    if not use_emulator:
-        yield AzureProvider(ws.desired.accounts)
-        return
-    url = os.environ.get(EMULATOR_URL_ENV)
-    handle = None
-    if not url:
-        from reconciler.emulator.server import start_background
-
-        handle = start_background(state=ws.state_dir / "emulator" / "state.sqlite")
-        url = handle.url
-    try:
-        provider = AzureProvider(ws.desired.accounts, emulator_url=url)
-        for account in ws.desired.accounts:
-            provider.ensure_account(account)
-        yield provider
-    finally:
-        if handle is not None:
-            handle.stop()
+def _connected(ws: Workspace, args: argparse.Namespace) -> Any:
+    return connected(ws.desired.accounts, emulator=args.emulator, state_dir=ws.state_dir)
 
 
 def _applier(
     ws: Workspace,
-    provider: AzureProvider,
+    provider: Any,
     args: argparse.Namespace,
     progress: Any,
     saved: Plan | None = None,
 ) -> Applier:
-    assert ws.desired is not None
     options = ApplyOptions(
         wait=getattr(args, "wait", False),
         timeout_s=getattr(args, "timeout", None),
-        force=args.force if hasattr(args, "force") else False,
+        force=getattr(args, "force", False),
         saved_plan=saved,
         plan_options=PlanOptions(
             prune=getattr(args, "prune", False), retry_failed=getattr(args, "retry_failed", False)
         ),
     )
-    local = _local_provider(ws, getattr(args, "timeout", None))
-    return Applier(
-        desired=ws.desired,
-        cloud=provider if ws.desired.accounts else None,
-        progress=progress,
-        options=options,
-        catalog=ws.catalog,
-        local_reader=local.read if local else None,
-        local_starter=local.start if local else None,
-    )
+    return applier_for(ws, provider, progress, options, on_local_progress=_show_local_progress)
+
+
+def _show_local_progress(name: str, state: Any) -> None:
+    err.print(f"localrun/{name}: {state.describe()}", markup=False)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from reconciler.datadiffs import with_data_diffs
+
     ws = _workspace(args)
-    with _connected(ws, args.emulator) as provider:
-        live, plan = _applier(ws, provider, args, _Progress(quiet=True)).observe()
-        plan = with_data_diffs(ws, plan, live, provider)
+    with _connected(ws, args) as provider:
+        review = _applier(ws, provider, args, _Progress(quiet=True)).review()
+        cache = ws.state_dir / "cache"
+        plan = with_data_diffs(ws.desired, review.plan, review.live, provider, cache)
     if args.out:
         args.out.write_text(plan.to_json())
     _print_plan(plan, args.format, args.show_noops)
-    assert ws.desired is not None
-    guards = check_guards(plan, ws.desired, force=args.force)
     if has_errors(plan.diagnostics):
         report_diagnostics([d for d in plan.diagnostics if d.is_error], "text")
-        return EXIT_ERROR
-    if guards:
-        report_diagnostics(guards, "text")
-        return EXIT_GUARD
-    if args.detailed_exitcode and (plan.has_changes or plan.waits):
-        return EXIT_CHANGES
-    return EXIT_OK
+        return ExitCode.ERROR
+    if review.guards:
+        report_diagnostics(list(review.guards), "text")
+        return ExitCode.GUARD
+    if args.detailed_exitcode and not plan.is_converged:
+        return ExitCode.CHANGES
+    return ExitCode.OK
 
 
 def _print_plan(plan: Plan, fmt: str, show_noops: bool = False) -> None:
@@ -301,58 +253,43 @@ def _print_plan(plan: Plan, fmt: str, show_noops: bool = False) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from reconciler.locking import project_lock
+
     ws = _workspace(args)
-    saved = Plan.from_json(args.saved_plan.read_text()) if args.saved_plan else None
-    with _project_lock(ws, args.emulator), _connected(ws, args.emulator) as provider:
+    saved = _saved_plan(args.saved_plan) if args.saved_plan else None
+    lock = project_lock(ws.desired.project_spec.lock, ws.state_dir, emulator=args.emulator)
+    with lock, _connected(ws, args) as provider:
         progress = _Progress(quiet=args.format == "json", confirm=not args.yes)
         result = _applier(ws, provider, args, progress, saved).run()
     _finish_apply(ws, args, result)
     return result.exit_code
 
 
-STORAGE_KEY_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+def _saved_plan(path: Path) -> Plan:
+    from pydantic import ValidationError
 
-
-def _project_lock(ws: Workspace, emulator: bool) -> AbstractContextManager[Any]:
-    """One apply of a project at a time: an Azure Blob lease when the Project asks for one (CI
-    runners on different machines), else a file lock in .ftops/."""
-    from reconciler.providers.blob import BlobLeaseLock, is_loopback_host
-
-    assert ws.desired is not None
-    blob = ws.desired.project_spec.lock.azure_blob
-    if blob is not None and (not emulator or is_loopback_host(urlsplit(blob.account_url).hostname)):
-        key_env = STORAGE_KEY_ENV if os.environ.get(STORAGE_KEY_ENV) else None
-        return BlobLeaseLock.from_spec(blob, key_env=key_env)
-    return _file_lock(ws.state_dir / "apply.lock")
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
     try:
-        lock.acquire(timeout=0)
-    except Timeout as exc:
+        return Plan.from_json(path.read_text())
+    except (OSError, ValidationError) as exc:
         raise GuardError(
-            "another apply of this project is running",
-            code="GUARD_LOCKED",
-            hint=f"wait for it to finish (lock: {path})",
+            f"{path} is not a saved plan of this version of ftops: {str(exc).splitlines()[0]}",
+            code="GUARD_BAD_SAVED_PLAN",
+            location=Location.of_file(path),
+            hint="run 'ftops plan --out FILE' again and review the new plan",
         ) from exc
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) -> None:
-    receipt = _receipt(ws, result)
+    from reconciler.receipts import receipt
+
+    record = receipt(ws, result)
     if args.receipt:
-        args.receipt.write_text(json.dumps(receipt, indent=2))
+        args.receipt.write_text(json.dumps(record, indent=2))
     if args.format == "json":
-        out.print(json.dumps(receipt, indent=2), markup=False)
-    elif result.exit_code == EXIT_IN_PROGRESS:
+        out.print(json.dumps(record, indent=2), markup=False)
+    elif result.exit_code == ExitCode.IN_PROGRESS:
         waiting = [
-            c.address + (f" ({c.progress})" if c.progress else "")
+            f"{c.address}" + (f" ({c.progress})" if isinstance(c, Wait) and c.progress else "")
             for c in result.final.changes
             if c.action.value in ("wait", "train", "create", "update")
         ]
@@ -365,32 +302,9 @@ def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) 
         )
 
 
-def _receipt(ws: Workspace, result: ApplyResult) -> dict[str, Any]:
-    assert ws.desired is not None
-    return {
-        "format_version": 1,
-        "project": ws.desired.project,
-        "git_commit": git_commit(ws.root),
-        "specs": spec_digests(ws),
-        "exit_code": result.exit_code,
-        "converged": result.final.is_converged,
-        "datasets": {n: f.digest for n, f in ws.desired.facts.items()},
-        "done": result.done,
-        "resources": [
-            {"address": c.address, "action": c.action.value, **_ids(c)}
-            for c in result.final.changes
-        ],
-    }
-
-
-def _ids(change: Change) -> dict[str, Any]:
-    keys = ("file_id", "job_id", "fine_tuned_model", "deployment_name", "key")
-    return {k: change.payload[k] for k in keys if change.payload.get(k)}
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     ws = _workspace(args)
-    with _connected(ws, args.emulator) as provider:
+    with _connected(ws, args) as provider:
         live, plan = _applier(ws, provider, args, _Progress(quiet=True)).observe()
     if args.format == "json":
         out.print(
@@ -399,7 +313,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     else:
         out.print(rendering.status_text(plan, live), markup=False)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 class _Progress:
@@ -429,9 +343,9 @@ class _Progress:
         if self.quiet:
             return
         for c in plan.waits:
-            line = c.progress or c.reason
-            if self.shown.get(c.address) != line:
-                self.shown[c.address] = line
+            line = c.progress or rendering.reason_text(c.reason)
+            if self.shown.get(str(c.address)) != line:
+                self.shown[str(c.address)] = line
                 err.print(f"waiting: {c.address}: {line}", markup=False)
 
 
@@ -445,60 +359,3 @@ def _confirm() -> None:
     answer = input("Do you want to apply these changes? Only 'yes' will be accepted: ")
     if answer.strip() != "yes":
         raise GuardError("apply cancelled", code="GUARD_CANCELLED", hint="nothing was changed")
-
-
-# --- local runs (the optional [local] extra) ----------------------------------------------
-
-
-class _LocalRuns:
-    """Local runs read from and started in their run directories under .ftops/runs/."""
-
-    def __init__(self, ws: Workspace, timeout_s: float | None) -> None:
-        from reconciler.providers.local import LocalRunner
-
-        self.root = ws.root
-        self.runner = LocalRunner()
-        self.timeout_s = timeout_s
-
-    def read(self, name: str, key: str) -> LocalRunLive:
-        from reconciler import localruns
-
-        state = self.runner.state(localruns.run_dir(self.root, name, key), verify=True)
-        return LocalRunLive(
-            name=name,
-            key=key,
-            phase=state.phase,
-            step=state.step,
-            max_steps=state.max_steps,
-            detail=state.error or state.describe(),
-        )
-
-    def start(self, change: Change, *, wait: bool) -> str:
-        from reconciler import localruns
-        from reconciler.providers.local import log_tail
-
-        p = change.payload
-        run_dir = localruns.run_dir(self.root, p["name"], p["key"])
-        self.runner.start(p["name"], p["key"], p["spec"], run_dir, detach=not wait)
-        if not wait:
-            return f"training in the background (log: {run_dir / localruns.TRAIN_LOG})"
-        state = self.runner.wait(run_dir, self._progress(p["name"]), timeout_s=self.timeout_s)
-        if state.phase != "succeeded":
-            raise FtopsError(
-                f"local run {p['name']} ended {state.describe()}",
-                code="LOCALRUN_FAILED",
-                hint=log_tail(run_dir, 5) or None,
-            )
-        return state.describe()
-
-    @staticmethod
-    def _progress(name: str) -> Any:
-        def show(state: Any) -> None:
-            err.print(f"localrun/{name}: {state.describe()}", markup=False)
-
-        return show
-
-
-def _local_provider(ws: Workspace, timeout_s: float | None = None) -> _LocalRuns | None:
-    assert ws.desired is not None
-    return _LocalRuns(ws, timeout_s) if ws.desired.local_runs else None

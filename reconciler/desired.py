@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import Location
-from reconciler.plans import fingerprint
+from reconciler.plans import Address, Kind, fingerprint
+from reconciler.specs.fields import key_view
 from reconciler.specs.loading import Document
 from reconciler.specs.models import (
     AccountSpec,
@@ -22,8 +23,10 @@ from reconciler.specs.models import (
     FineTuneRef,
     FineTuneSpec,
     LocalRunSpec,
+    Method,
     Policy,
     ProjectSpec,
+    Sku,
 )
 from reconciler.specs.references import upstreams
 
@@ -56,8 +59,8 @@ class DesiredFile(Desired):
     path: str
 
     @property
-    def address(self) -> str:
-        return f"file/{self.account}/{self.dataset}"
+    def address(self) -> Address:
+        return Address(kind=Kind.FILE, account=self.account, name=self.dataset)
 
 
 class DesiredFineTune(Desired):
@@ -71,13 +74,18 @@ class DesiredFineTune(Desired):
     validation_file: str | None
     training_dataset: str
     validation_dataset: str | None
-    method: dict[str, Any]
+    method: Method
     seed: int | None
     location: Location
 
     @property
-    def address(self) -> str:
-        return f"finetune/{self.account}/{self.name}"
+    def label(self) -> str:
+        """The suffix without the key: what every version of this fine-tune's jobs shares."""
+        return self.suffix.rsplit("-", 1)[0]
+
+    @property
+    def address(self) -> Address:
+        return Address(kind=Kind.FINETUNE, account=self.account, name=self.name)
 
 
 class DesiredDeployment(Desired):
@@ -88,8 +96,7 @@ class DesiredDeployment(Desired):
     checkpoint_epoch: int | None
     base_model: str | None
     base_version: str | None
-    sku_name: str
-    capacity: int
+    sku: Sku
     rai_policy: str | None
     version_upgrade_option: str | None
     protect: bool
@@ -98,8 +105,8 @@ class DesiredDeployment(Desired):
     location: Location
 
     @property
-    def address(self) -> str:
-        return f"deployment/{self.account}/{self.deployment_name}"
+    def address(self) -> Address:
+        return Address(kind=Kind.DEPLOYMENT, account=self.account, name=self.deployment_name)
 
 
 class DesiredLocalRun(Desired):
@@ -109,8 +116,8 @@ class DesiredLocalRun(Desired):
     location: Location
 
     @property
-    def address(self) -> str:
-        return f"localrun/{self.name}"
+    def address(self) -> Address:
+        return Address(kind=Kind.LOCALRUN, name=self.name)
 
 
 class DesiredState(Desired):
@@ -130,6 +137,9 @@ class DesiredState(Desired):
 
     def fine_tune(self, name: str) -> DesiredFineTune:
         return next(f for f in self.fine_tunes if f.name == name)
+
+    def file(self, account: str, dataset: str) -> DesiredFile:
+        return next(f for f in self.files if f.account == account and f.dataset == dataset)
 
 
 def build_desired(
@@ -168,6 +178,12 @@ def file_name(dataset: str, digest: str) -> str:
     return f"{dataset}.{digest[:16]}.jsonl"
 
 
+def file_digest_of(filename: str) -> str:
+    """The content digest (16 hex) in a file name that `file_name` made; the name otherwise."""
+    parts = filename.split(".")
+    return parts[-2] if len(parts) >= 3 and parts[-1] == "jsonl" else filename
+
+
 def _fine_tunes(
     docs: list[Document], facts: dict[str, DatasetFacts]
 ) -> tuple[DesiredFineTune, ...]:
@@ -185,19 +201,14 @@ def _fine_tune(
 ) -> DesiredFineTune:
     spec: FineTuneSpec = doc.spec  # type: ignore[assignment]
     upstream = spec.base_model.fine_tune if isinstance(spec.base_model, FineTuneRef) else None
-    base_identity: Any = {"fineTune": built[upstream].key} if upstream else spec.base_model
     train = facts[spec.training_data]
     valid = facts[spec.validation_data] if spec.validation_data else None
-    method = spec.method.model_dump(by_alias=True, exclude_none=True)
-    key = fingerprint(
-        {
-            "base": base_identity,
-            "training": train.digest,
-            "validation": valid.digest if valid else None,
-            "method": method,
-            "seed": spec.seed,
-        }
-    )
+    resolved = {
+        "base": {"fineTune": built[upstream].key} if upstream else spec.base_model,
+        "training": train.digest,
+        "validation": valid.digest if valid else None,
+    }
+    key = fingerprint(key_view(spec) | resolved)
     return DesiredFineTune(
         name=doc.name,
         account=spec.account,
@@ -209,7 +220,7 @@ def _fine_tune(
         validation_file=file_name(valid.name, valid.digest) if valid else None,
         training_dataset=train.name,
         validation_dataset=valid.name if valid else None,
-        method=method,
+        method=spec.method,
         seed=spec.seed,
         location=doc.location,
     )
@@ -265,22 +276,12 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
             "checkpointEpoch": epoch,
         }
     name = spec.deployment_name or doc.name
-    key = fingerprint(
-        {
-            "account": spec.account,
-            "name": name,
-            "model": model_identity,
-            "sku": spec.sku.model_dump(),
-            "raiPolicy": spec.rai_policy,
-            "versionUpgradeOption": spec.version_upgrade_option,
-        }
-    )
+    key = fingerprint(key_view(spec) | {"name": name, "model": model_identity})
     return DesiredDeployment(
         name=doc.name,
         account=spec.account,
         deployment_name=name,
-        sku_name=spec.sku.name,
-        capacity=spec.sku.capacity,
+        sku=spec.sku,
         rai_policy=spec.rai_policy,
         version_upgrade_option=spec.version_upgrade_option,
         protect=spec.protect,

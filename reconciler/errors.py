@@ -15,9 +15,10 @@ Problems are collected and reported all at once; an exception carries the whole 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from enum import StrEnum
+from collections.abc import Iterable, Sequence
+from enum import IntEnum, StrEnum
 from pathlib import Path
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -100,10 +101,20 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.is_error for d in diagnostics)
 
 
-class FtopsError(Exception):
-    """Base of every error ftops raises on purpose."""
+class ExitCode(IntEnum):
+    """Every command's exit codes, in one place."""
 
-    exit_code = 1
+    OK = 0
+    ERROR = 1
+    CHANGES = 2  # plan --detailed-exitcode: there is something to do
+    IN_PROGRESS = 3  # apply made progress but has not converged yet (training in flight)
+    GUARD = 4  # refused by a guard or a policy before anything changed
+
+
+class FtopsError(Exception):
+    """Base of every error ftops raises on purpose; may carry several diagnostics."""
+
+    exit_code: int = ExitCode.ERROR
 
     def __init__(
         self,
@@ -112,27 +123,33 @@ class FtopsError(Exception):
         code: str = "FTOPS_ERROR",
         location: Location | None = None,
         hint: str | None = None,
+        diagnostics: Sequence[Diagnostic] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.location = location
         self.hint = hint
+        self._all = tuple(diagnostics)
+
+    @classmethod
+    def of(cls, diagnostics: Sequence[Diagnostic]) -> Self:
+        """One error for a list of problems: the first error names it, all are reported."""
+        first = next((d for d in diagnostics if d.is_error), diagnostics[0])
+        return cls(
+            first.message,
+            code=first.code,
+            location=first.location,
+            hint=first.hint,
+            diagnostics=diagnostics,
+        )
 
     def diagnostics(self) -> list[Diagnostic]:
-        return [error(self.code, self.message, self.location, self.hint)]
+        return list(self._all) or [error(self.code, self.message, self.location, self.hint)]
 
 
 class SpecError(FtopsError):
-    """Invalid specs or data; carries every diagnostic found, not just the first."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        first = next((d for d in diagnostics if d.is_error), diagnostics[0])
-        super().__init__(first.message, code=first.code, location=first.location, hint=first.hint)
-        self.all = diagnostics
-
-    def diagnostics(self) -> list[Diagnostic]:
-        return list(self.all)
+    """Invalid specs or data; raised with `SpecError.of(diagnostics)`, every problem found."""
 
 
 class ProviderError(FtopsError):
@@ -161,7 +178,7 @@ class PermanentError(ProviderError):
 class GuardError(FtopsError):
     """Refused by a guard or a policy before anything changed."""
 
-    exit_code = 4
+    exit_code = ExitCode.GUARD
 
 
 class ConvergenceError(FtopsError):

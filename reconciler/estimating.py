@@ -11,7 +11,15 @@ from typing import Any, Protocol
 from reconciler.datasets import default_epochs
 from reconciler.desired import DesiredFineTune, DesiredState
 from reconciler.errors import Diagnostic, error, warning
-from reconciler.plans import Action, Change, Estimates, HostingEstimate, Plan, TrainingEstimate
+from reconciler.plans import (
+    Action,
+    Estimates,
+    HostingEstimate,
+    Plan,
+    PutDeployment,
+    TrainingEstimate,
+    TrainJob,
+)
 
 
 class ModelFacts(Protocol):
@@ -41,16 +49,16 @@ def root_base_model(desired: DesiredState, ft: DesiredFineTune) -> str:
 
 def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
     training = tuple(
-        _training(desired, desired.fine_tune(c.payload["name"]), catalog)
+        _training(desired, desired.fine_tune(c.fine_tune), catalog)
         for c in plan.changes
-        if c.kind == "finetune" and c.action is Action.TRAIN
+        if isinstance(c, TrainJob)
     )
     hosting = tuple(
-        _hosting(desired, c, catalog)
+        _hosting(desired, c, c.fine_tune, catalog)
         for c in plan.changes
-        if c.kind == "deployment"
+        if isinstance(c, PutDeployment)
         and c.action in (Action.CREATE, Action.REPLACE)
-        and c.payload.get("fine_tune")
+        and c.fine_tune is not None
     )
     diagnostics = plan.diagnostics + tuple(preflight(desired, catalog))
     return plan.model_copy(
@@ -65,7 +73,7 @@ def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) 
     base = root_base_model(desired, ft)
     info = catalog.model(base)
     facts = desired.facts[ft.training_dataset]
-    given = ft.method.get("hyperparameters", {}).get("epochs", "auto")
+    given = ft.method.hyperparameters.epochs
     epochs = (
         given
         if isinstance(given, int)
@@ -87,17 +95,18 @@ def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) 
     )
 
 
-def _hosting(desired: DesiredState, change: Change, catalog: CatalogLike) -> HostingEstimate:
-    ft = desired.fine_tune(change.payload["fine_tune"])
-    info = catalog.model(root_base_model(desired, ft))
-    if change.payload["body"]["sku"]["name"] == DEVELOPER_TIER:
+def _hosting(
+    desired: DesiredState, change: PutDeployment, fine_tune: str, catalog: CatalogLike
+) -> HostingEstimate:
+    info = catalog.model(root_base_model(desired, desired.fine_tune(fine_tune)))
+    if change.target.sku.name == DEVELOPER_TIER:
         return HostingEstimate(
-            deployment=change.address,
+            deployment=str(change.address),
             usd_per_hour=0.0,
             price_source=_source(catalog, info, "hosting_usd_per_hour"),
         )
     return HostingEstimate(
-        deployment=change.address,
+        deployment=str(change.address),
         usd_per_hour=info.hosting_usd_per_hour if info else None,
         price_source=_source(catalog, info, "hosting_usd_per_hour"),
     )
@@ -121,7 +130,7 @@ def preflight(desired: DesiredState, catalog: CatalogLike) -> list[Diagnostic]:
             continue  # a chain continues its upstream's model: the root was checked
         region = desired.accounts[ft.account].region
         info = catalog.model(ft.base_model or "")
-        method = ft.method.get("type", "supervised")
+        method = ft.method.type
         if info is None:
             problems.append(
                 error(

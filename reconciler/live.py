@@ -44,6 +44,11 @@ class LiveJob(LiveModel):
     finished_at: int | None = None
     trained_tokens: int | None = None
     n_epochs: int | None = None
+    # The inputs Azure recorded, in the specs' names (`epochs`, not `n_epochs`): what a retrain's
+    # reason is compared against.
+    method: str | None = None
+    hyperparameters: dict[str, Any] = {}
+    seed: int | None = None
     error: str | None = None
     estimated_finish: int | None = None
     checkpoints: tuple[LiveCheckpoint, ...] = ()
@@ -63,6 +68,7 @@ class LiveDeployment(LiveModel):
     model_format: str | None = None
     source: str | None = None
     source_account: str | None = None
+    trained_in: str | None = None  # the declared account whose ARM id `source` names
     sku_name: str | None = None
     capacity: int | None = None
     rai_policy: str | None = None
@@ -89,6 +95,9 @@ class AccountLive(LiveModel):
             matches, key=lambda f: (rank.get(f.status, 3), -(f.created_at or 0)), default=None
         )
 
+    def file_with_id(self, file_id: str) -> LiveFile | None:
+        return next((f for f in self.files if f.id == file_id), None)
+
     def job_with_suffix(self, suffix: str) -> LiveJob | None:
         """The newest job whose suffix carries this job key."""
         matches = [j for j in self.jobs if j.suffix == suffix]
@@ -104,6 +113,7 @@ class LocalRunLive(LiveModel):
     phase: str  # missing | partial | running | succeeded | failed
     step: int | None = None
     max_steps: int | None = None
+    last_checkpoint: int | None = None  # the step of the newest complete checkpoint
     detail: str | None = None
 
 

@@ -1,6 +1,10 @@
 """The plan as frozen data: what `apply` executes and the renderers print. JSON round-trips.
 
-The actions during apply are described entirely by `Plan.changes`; apply never looks at the specs.
+A plan is a tuple of typed changes, one type per thing apply can do (`UploadFile`, `TrainJob`,
+`PutDeployment`, …) plus `Wait` and `Keep` for what is in flight or already right. Each change
+has an `Address`, an `Action` and a `Reason` whose class says *why* (new, spec changed, upstream
+changed, changed outside ftops, …) and whose field diffs say *what*. Apply never looks at the
+specs; the wire format (ARM bodies, `n_epochs`) is the Azure provider's business.
 """
 
 from __future__ import annotations
@@ -8,14 +12,53 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from reconciler.errors import Diagnostic
+from reconciler.specs.models import Method, Sku
 
-PLAN_FORMAT_VERSION = 1
+# 2: typed changes (a `type` per change), structured reasons with field diffs, addresses as
+# `kind/account/name` strings. Version-1 plans are refused: plan again.
+PLAN_FORMAT_VERSION = 2
 UNKNOWN = "(known after training)"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Kind(StrEnum):
+    FILE = "file"
+    FINETUNE = "finetune"
+    DEPLOYMENT = "deployment"
+    LOCALRUN = "localrun"
+
+
+class Address(Frozen):
+    """`kind/account/name` (`localrun/name` for local runs): one resource, printable, parsable."""
+
+    kind: Kind
+    account: str | None = None
+    name: str
+
+    def __str__(self) -> str:
+        middle = f"{self.account}/" if self.account else ""
+        return f"{self.kind.value}/{middle}{self.name}"
+
+    @model_serializer
+    def _as_text(self) -> str:
+        return str(self)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        kind, _, rest = value.partition("/")
+        account, _, name = rest.rpartition("/") if kind != Kind.LOCALRUN else ("", "", rest)
+        return {"kind": kind, "account": account or None, "name": name}
 
 
 class Action(StrEnum):
@@ -49,29 +92,204 @@ _SYMBOLS = {
 }
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Why(StrEnum):
+    """The class of a reason: what kind of difference between specs and live state it is."""
+
+    NEW = "new"
+    SPEC_CHANGED = "spec-changed"
+    UPSTREAM_CHANGED = "upstream-changed"
+    DRIFTED = "drifted"
+    MISSING = "missing"
+    RETRY = "retry"
+    RESUME = "resume"
+    IN_PROGRESS = "in-progress"
+    UP_TO_DATE = "up-to-date"
+    FAILED = "failed"
+    NOT_OWNED = "not-owned"
+    PRUNE = "prune"
 
 
-class FieldChange(Frozen):
+class FieldDiff(Frozen):
+    """One field that differs. `before` is the live (or last trained) value, `after` the spec's;
+    `why` says which side moved: the spec, an upstream fine-tune, or the live object."""
+
     path: str
     before: Any = None
     after: Any = None
+    why: Why = Why.SPEC_CHANGED
     forces_replacement: bool = False
+    note: str | None = None
+    dataset: str | None = None  # for data fields: before and after are the content digests
 
 
-class Change(Frozen):
-    """One step: its address, what to do, why, the field diffs, and what apply needs to do it."""
+class Reason(Frozen):
+    why: Why
+    detail: str | None = None
+    fields: tuple[FieldDiff, ...] = ()
 
-    address: str
-    kind: str
-    account: str | None = None
+
+# --- the changes --------------------------------------------------------------------------
+
+
+class ChangeBase(Frozen):
+    address: Address
     action: Action
-    reason: str
-    fields: tuple[FieldChange, ...] = ()
-    depends_on: tuple[str, ...] = ()
-    payload: dict[str, Any] = {}
+    reason: Reason
+    depends_on: tuple[Address, ...] = ()
+
+    @property
+    def kind(self) -> Kind:
+        return self.address.kind
+
+    @property
+    def account(self) -> str | None:
+        return self.address.account
+
+    def ids(self) -> dict[str, str]:
+        """The live identifiers a receipt records."""
+        return {}
+
+
+class UploadFile(ChangeBase):
+    type: Literal["upload-file"] = "upload-file"
+    action: Action = Action.UPLOAD
+    dataset: str
+    filename: str
+    path: str
+    digest: str
+
+
+class DeleteFile(ChangeBase):
+    type: Literal["delete-file"] = "delete-file"
+    action: Action = Action.DELETE
+    file_id: str
+    filename: str
+
+    def ids(self) -> dict[str, str]:
+        return {"file_id": self.file_id}
+
+
+class TrainJob(ChangeBase):
+    """Start a fine-tuning job. `base_model` is None while it is an upstream's model to come."""
+
+    type: Literal["train-job"] = "train-job"
+    action: Action = Action.TRAIN
+    fine_tune: str
+    suffix: str
+    base_model: str | None
+    upstream: str | None = None
+    training_file: str
+    validation_file: str | None = None
+    file_ids: dict[str, str] = {}  # filename → id, for the files processed by now
+    method: Method
+    seed: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        needed = [f for f in (self.training_file, self.validation_file) if f]
+        return self.base_model is not None and all(f in self.file_ids for f in needed)
+
+
+class Step(StrEnum):
+    """The calls one deployment change takes, in order."""
+
+    PUT = "put"
+    PUT_KEEP_CAPACITY = "put-keep-capacity"  # Azure refuses a model and a capacity change at once
+    PATCH_SKU = "patch-sku"
+    DELETE = "delete"
+
+
+class DeploymentTarget(Frozen):
+    """The deployment as the specs want it; the provider turns it into an ARM body."""
+
+    name: str
+    model: str | None  # None: known after training
+    model_version: str
+    trained_in: str | None = None  # the account the model was trained in, when it is another
+    sku: Sku
+    rai_policy: str | None = None
+    version_upgrade_option: str | None = None
+    project: str
+    key: str
+
+
+class PutDeployment(ChangeBase):
+    type: Literal["put-deployment"] = "put-deployment"
+    target: DeploymentTarget
+    steps: tuple[Step, ...] = (Step.PUT,)
+    live_capacity: int | None = None
+    fine_tune: str | None = None
+
+    def ids(self) -> dict[str, str]:
+        return {"deployment_name": self.target.name}
+
+
+class DeleteDeployment(ChangeBase):
+    type: Literal["delete-deployment"] = "delete-deployment"
+    action: Action = Action.DELETE
+    deployment_name: str
+
+    def ids(self) -> dict[str, str]:
+        return {"deployment_name": self.deployment_name}
+
+
+class StartLocalRun(ChangeBase):
+    """Train (or resume) a local run in its content-addressed run directory."""
+
+    type: Literal["start-local-run"] = "start-local-run"
+    action: Action = Action.TRAIN
+    name: str
+    key: str
+    spec: dict[str, Any]  # the resolved spec.lock.json
+
+    def ids(self) -> dict[str, str]:
+        return {"key": self.key}
+
+
+class Wait(ChangeBase):
+    """Something in flight: a file processing, a job training, a deployment provisioning."""
+
+    type: Literal["wait"] = "wait"
+    action: Action = Action.WAIT
     progress: str | None = None
+    live_id: str | None = None
+
+    def ids(self) -> dict[str, str]:
+        return _live_ids(self.kind, self.live_id, None)
+
+
+class Keep(ChangeBase):
+    """Nothing to do: up to date, or left alone with a diagnostic saying why."""
+
+    type: Literal["keep"] = "keep"
+    action: Action = Action.NOOP
+    live_id: str | None = None
+    model: str | None = None
+
+    def ids(self) -> dict[str, str]:
+        return _live_ids(self.kind, self.live_id, self.model)
+
+
+def _live_ids(kind: Kind, live_id: str | None, model: str | None) -> dict[str, str]:
+    name = {Kind.FILE: "file_id", Kind.FINETUNE: "job_id", Kind.DEPLOYMENT: "deployment_name"}
+    ids = {name[kind]: live_id} if live_id and kind in name else {}
+    return ids | ({"fine_tuned_model": model} if model else {})
+
+
+Change = Annotated[
+    UploadFile
+    | DeleteFile
+    | TrainJob
+    | PutDeployment
+    | DeleteDeployment
+    | StartLocalRun
+    | Wait
+    | Keep,
+    Field(discriminator="type"),
+]
+
+
+# --- estimates ----------------------------------------------------------------------------
 
 
 class TrainingEstimate(Frozen):
@@ -117,9 +335,15 @@ class Estimates(Frozen):
     def hosting_usd_per_hour(self) -> float:
         return sum(h.usd_per_hour or 0.0 for h in self.hosting)
 
+    def data_diff(self, dataset: str) -> DataDiff | None:
+        return next((d for d in self.data_diffs if d.dataset == dataset), None)
+
+
+# --- the plan -----------------------------------------------------------------------------
+
 
 class Plan(Frozen):
-    format_version: int = PLAN_FORMAT_VERSION
+    format_version: Literal[2] = 2  # PLAN_FORMAT_VERSION
     project: str
     changes: tuple[Change, ...] = ()
     estimates: Estimates = Estimates()
@@ -132,8 +356,8 @@ class Plan(Frozen):
         return tuple(c for c in self.changes if c.action.writes)
 
     @property
-    def waits(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.changes if c.action is Action.WAIT)
+    def waits(self) -> tuple[Wait, ...]:
+        return tuple(c for c in self.changes if isinstance(c, Wait))
 
     @property
     def has_changes(self) -> bool:

@@ -1,22 +1,20 @@
-"""The I/O around the pure core: find the repository, load the specs, read the datasets, and
-connect to Azure or the emulator. Everything here feeds `desired`, `planning` and `applying`."""
+"""The I/O around the pure core: find the repository, load the specs and read the datasets.
+
+`load_workspace` gives a frozen `Workspace` (the desired state, the catalog, the warnings) or
+raises `SpecError` with every problem found; `check_workspace` (for `validate`) returns them.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from reconciler.catalog import load_catalog
+from reconciler.catalog import Catalog, load_catalog
 from reconciler.datasets import inspect_dataset
 from reconciler.desired import DatasetFacts, DesiredLocalRun, DesiredState, build_desired
-from reconciler.errors import Diagnostic, FtopsError, Location, error, has_errors
-from reconciler.live import AccountLive, LiveFile, LiveState
-from reconciler.plans import Action, DataDiff, Plan
-from reconciler.providers import CloudProvider
+from reconciler.errors import Diagnostic, FtopsError, Location, SpecError, error, has_errors
 from reconciler.specs.loading import Document, load_paths
 from reconciler.specs.models import DatasetSpec, FineTuneSpec, LocalRunSpec
 from reconciler.specs.references import check_references
@@ -24,14 +22,26 @@ from reconciler.specs.references import check_references
 STATE_DIR = ".ftops"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Workspace:
+    root: Path
+    documents: tuple[Document, ...]
+    desired: DesiredState
+    catalog: Catalog
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+
+@dataclass
+class _Loading:
+    """What loading has found so far; frozen into a `Workspace` once it has no errors."""
+
     root: Path
     documents: list[Document]
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    desired: DesiredState | None = None
-    reports: dict[str, Any] = field(default_factory=dict)
-    catalog: Any = None
 
     @property
     def state_dir(self) -> Path:
@@ -43,22 +53,31 @@ class Workspace:
 
 
 def repo_root(paths: list[Path]) -> Path:
-    """The git work tree that holds the specs; the current directory outside git."""
-    start = paths[0].resolve() if paths else Path.cwd()
+    """The git work tree that holds the specs; outside git, the directory of the spec path given
+    (never the current directory: `plan` run from elsewhere must see the same state)."""
+    start = paths[0].resolve() if paths else Path.cwd().resolve()
     start = start if start.is_dir() else start.parent
     for candidate in (start, *start.parents):
         if (candidate / ".git").exists():
             return candidate
-    return Path.cwd().resolve()
+    return start
 
 
-def open_workspace(
-    paths: list[Path], *, count_tokens: bool = True, local_runs: Any = None
-) -> Workspace:
-    root = repo_root(paths)
+def load_workspace(paths: list[Path], *, count_tokens: bool = True) -> Workspace:
+    ws, diagnostics = _load(paths, count_tokens)
+    if ws is None:
+        raise SpecError.of(diagnostics)
+    return ws
+
+
+def check_workspace(paths: list[Path], *, count_tokens: bool = True) -> list[Diagnostic]:
+    """Every problem in the specs and their data, errors and warnings."""
+    return _load(paths, count_tokens)[1]
+
+
+def _load(paths: list[Path], count_tokens: bool) -> tuple[Workspace | None, list[Diagnostic]]:
     loaded = load_paths(paths)
-    ws = Workspace(root=root, documents=loaded.documents, diagnostics=list(loaded.diagnostics))
-    missing = [p for p in paths if not p.exists()]
+    ws = _Loading(repo_root(paths), loaded.documents, list(loaded.diagnostics))
     ws.diagnostics.extend(
         error(
             "SPEC_PATH_NOT_FOUND",
@@ -66,29 +85,34 @@ def open_workspace(
             Location.of_file(p),
             "pass a spec file or a directory of them",
         )
-        for p in missing
+        for p in paths
+        if not p.exists()
     )
     ws.diagnostics.extend(check_references(loaded.all_documents))
     if not ws.ok:
-        return ws
-    ws.catalog = load_catalog(_catalog_override(ws))
+        return None, ws.diagnostics
+    catalog = load_catalog(_catalog_override(ws))
     facts = _dataset_facts(ws, count_tokens)
+    runs = desired_local_runs(ws, facts) if ws.ok else []
     if not ws.ok:
-        return ws
-    runs = desired_local_runs(ws, facts)
-    if not ws.ok:
-        return ws
-    ws.desired = build_desired(ws.documents, facts, tuple(runs))
-    return ws
+        return None, ws.diagnostics
+    workspace = Workspace(
+        root=ws.root,
+        documents=tuple(ws.documents),
+        desired=build_desired(ws.documents, facts, tuple(runs)),
+        catalog=catalog,
+        warnings=tuple(ws.diagnostics),
+    )
+    return workspace, ws.diagnostics
 
 
-def _catalog_override(ws: Workspace) -> Path | None:
+def _catalog_override(ws: _Loading) -> Path | None:
     project = next(d for d in ws.documents if d.kind == "Project")
     override = project.spec.catalog  # type: ignore[attr-defined]
     return (project.source.parent / override).resolve() if override else None
 
 
-def _datasets_in_use(ws: Workspace) -> dict[str, str | None]:
+def _datasets_in_use(ws: _Loading) -> dict[str, str | None]:
     """Dataset name → the base model it trains (for its per-example token limit)."""
     used: dict[str, str | None] = {}
     for doc in ws.documents:
@@ -103,7 +127,7 @@ def _datasets_in_use(ws: Workspace) -> dict[str, str | None]:
     return used
 
 
-def _dataset_facts(ws: Workspace, count_tokens: bool) -> dict[str, DatasetFacts]:
+def _dataset_facts(ws: _Loading, count_tokens: bool) -> dict[str, DatasetFacts]:
     docs = {d.name: d for d in ws.documents if d.kind == "Dataset"}
     roles = _roles(ws)
     facts = {}
@@ -122,7 +146,6 @@ def _dataset_facts(ws: Workspace, count_tokens: bool) -> dict[str, DatasetFacts]
             cache_dir=ws.state_dir / "cache",
             display_path=os.path.relpath(path, Path.cwd()),
         )
-        ws.reports[name] = report
         ws.diagnostics.extend(report.diagnostics)
         tokens = report.tokens
         facts[name] = DatasetFacts(
@@ -139,7 +162,7 @@ def _dataset_facts(ws: Workspace, count_tokens: bool) -> dict[str, DatasetFacts]
 Role = Literal["training", "validation"]
 
 
-def _roles(ws: Workspace) -> dict[str, Role]:
+def _roles(ws: _Loading) -> dict[str, Role]:
     roles: dict[str, Role] = {}
     for doc in ws.documents:
         spec = doc.spec
@@ -192,32 +215,7 @@ def _fetched(doc: Document, url: str, cache: Path, problems: list[Diagnostic]) -
         return None
 
 
-def spec_digests(ws: Workspace) -> dict[str, str]:
-    """sha256 of every spec file read, by path relative to the repository: what was applied."""
-    files = sorted({doc.source.resolve() for doc in ws.documents})
-    return {
-        str(f.relative_to(ws.root.resolve()))
-        if f.is_relative_to(ws.root.resolve())
-        else str(f): hashlib.sha256(f.read_bytes()).hexdigest()
-        for f in files
-    }
-
-
-def git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
-
-
-def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[DesiredLocalRun]:
+def desired_local_runs(ws: _Loading, facts: dict[str, DatasetFacts]) -> list[DesiredLocalRun]:
     """Local runs with their keys: base model, tokenizer, template and data digests included."""
     from reconciler import localruns
 
@@ -260,64 +258,3 @@ def desired_local_runs(ws: Workspace, facts: dict[str, DatasetFacts]) -> list[De
         )
         runs.append(DesiredLocalRun(name=doc.name, key=key, spec=resolved, location=doc.location))
     return runs
-
-
-def with_data_diffs(ws: Workspace, plan: Plan, live: LiveState, cloud: CloudProvider) -> Plan:
-    """For each dataset about to be uploaded in a new version, compare it with the version the
-    account has (downloaded once): +N / -M examples, token delta, new problem codes."""
-    from reconciler.datasets import data_diff
-
-    assert ws.desired is not None
-    diffs = []
-    for change in plan.changes:
-        if change.kind != "file" or change.action is not Action.UPLOAD:
-            continue
-        acct = live.accounts.get(change.account or "")
-        dataset = change.payload["dataset"]
-        previous = _previous_version(acct, dataset, change.payload["filename"]) if acct else None
-        if acct is None or previous is None:
-            continue
-        old = cloud.download_file(acct.account, previous.id)
-        diff = data_diff(
-            [old],
-            Path(change.payload["path"]),
-            base_model=_base_model_of(ws.desired, dataset),
-            cache_dir=ws.state_dir / "cache",
-        )
-        diffs.append(
-            DataDiff(
-                dataset=dataset,
-                account=acct.account,
-                previous_file=previous.filename,
-                added_examples=diff.added_examples,
-                removed_examples=diff.removed_examples,
-                token_delta=diff.token_delta,
-                new_problems=tuple(diff.new_problem_codes),
-            )
-        )
-    if not diffs:
-        return plan
-    estimates = plan.estimates.model_copy(update={"data_diffs": tuple(diffs)})
-    return plan.model_copy(update={"estimates": estimates})
-
-
-def _previous_version(acct: AccountLive, dataset: str, filename: str) -> LiveFile | None:
-    older = [
-        f
-        for f in acct.files
-        if f.filename.startswith(f"{dataset}.")
-        and f.filename != filename
-        and f.status == "processed"
-    ]
-    return max(older, key=lambda f: f.created_at or 0, default=None)
-
-
-def _base_model_of(desired: DesiredState, dataset: str) -> str | None:
-    return next(
-        (
-            ft.base_model
-            for ft in desired.fine_tunes
-            if ft.training_dataset == dataset and ft.base_model
-        ),
-        None,
-    )

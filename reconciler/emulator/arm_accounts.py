@@ -163,7 +163,7 @@ def delete(call: Call) -> Reply:
         return Reply(204, None)
     name = row["name"]
     for table in ("files", "jobs", "deployments", "operations"):
-        call.db.execute(f"DELETE FROM {table} WHERE account = ?", (name,))  # noqa: S608
+        call.db.execute(f"DELETE FROM {table} WHERE account = ?", (name,))  # fixed table names
     call.db.execute("DELETE FROM accounts WHERE name = ?", (name,))
     return Reply(200, None)
 

@@ -149,7 +149,7 @@ class Store:
     def wipe(self) -> None:
         with self.transaction() as db:
             for table in TABLES:
-                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                db.execute(f"DELETE FROM {table}")  # fixed table names
 
 
 def get_meta(db: sqlite3.Connection, key: str) -> str | None:

@@ -7,9 +7,7 @@ resource has its own module; they run in dependency order and read what earlier 
 
 from __future__ import annotations
 
-from reconciler.desired import (
-    DesiredState,
-)
+from reconciler.desired import DesiredState
 from reconciler.estimating import CatalogLike, estimate
 from reconciler.live import LiveState
 from reconciler.planning.deployments import plan_deployments
@@ -18,7 +16,7 @@ from reconciler.planning.jobs import plan_fine_tune_jobs
 from reconciler.planning.local import plan_local_runs
 from reconciler.planning.prune import plan_prune
 from reconciler.planning.state import Planning, PlanOptions
-from reconciler.plans import Action, Change, Plan, fingerprint
+from reconciler.plans import Action, Change, Kind, Plan, fingerprint
 
 
 def plan(
@@ -69,7 +67,7 @@ _ORDER = {
     Action.NOOP: 4,
     Action.DELETE: 5,
 }
-_DELETE_ORDER = {"deployment": 0, "model": 1, "file": 2}
+_DELETE_ORDER = {Kind.DEPLOYMENT: 0, Kind.FILE: 2}
 
 
 def _ordered(changes: list[Change]) -> list[Change]:

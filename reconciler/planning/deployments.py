@@ -1,20 +1,36 @@
-"""Deployments: create, update in place (model and capacity as two calls), or replace."""
+"""Deployments: create, update in place (model and capacity as two calls), or replace.
+
+Each differing field is attributed to the side that moved: the spec (the `ftops-key` tag on the
+live deployment no longer matches), an upstream fine-tune that retrains, or the live object
+(the tag matches, so someone changed it outside ftops).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reconciler.desired import (
-    TAG_KEY,
-    TAG_PROJECT,
-    DesiredDeployment,
-)
+from reconciler.desired import TAG_KEY, TAG_PROJECT, DesiredDeployment
 from reconciler.errors import error, warning
 from reconciler.live import LiveDeployment, LiveJob
+from reconciler.planning.diffing import field_diffs
 from reconciler.planning.state import Planning
-from reconciler.plans import UNKNOWN, Action, Change, FieldChange
+from reconciler.plans import (
+    UNKNOWN,
+    Action,
+    DeploymentTarget,
+    FieldDiff,
+    Keep,
+    PutDeployment,
+    Reason,
+    Step,
+    Wait,
+    Why,
+)
+from reconciler.specs.models import DeploymentSpec
 
 FIFTEEN_DAYS_NOTE = "Azure removes fine-tuned deployments after 15 days without traffic"
+# Under these options Azure moves a base-model deployment to newer versions by itself.
+AUTO_UPGRADES = frozenset({"OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired"})
 
 
 def plan_deployments(p: Planning) -> None:
@@ -29,8 +45,7 @@ def _desired_model(p: Planning, d: DesiredDeployment) -> str | None:
     model = p.models.get(d.fine_tune)
     if model is None or d.checkpoint_epoch is None:
         return model
-    job = p.jobs[d.fine_tune]
-    return _checkpoint_model(job, d.checkpoint_epoch)
+    return _checkpoint_model(p.jobs[d.fine_tune], d.checkpoint_epoch)
 
 
 def _checkpoint_model(job: LiveJob, epoch: int) -> str | None:
@@ -40,22 +55,22 @@ def _checkpoint_model(job: LiveJob, epoch: int) -> str | None:
     return ordered[back].model if 0 <= back < len(ordered) else None
 
 
-def _source(p: Planning, d: DesiredDeployment) -> tuple[str | None, bool]:
-    """ARM id of the training account for a copy, and whether it crosses tenants."""
-    if not d.fine_tune:
-        return None, False
-    trained_in = p.desired.fine_tune(d.fine_tune).account
-    if trained_in == d.account:
-        return None, False
-    src, dst = p.desired.accounts[trained_in], p.desired.accounts[d.account]
-    arm_id = (
-        f"/subscriptions/{src.subscription}/resourceGroups/{src.resource_group}"
-        f"/providers/Microsoft.CognitiveServices/accounts/{src.account_name}"
+def _target(p: Planning, d: DesiredDeployment, model: str | None) -> DeploymentTarget:
+    trained_in = p.desired.fine_tune(d.fine_tune).account if d.fine_tune else None
+    return DeploymentTarget(
+        name=d.deployment_name,
+        model=model,
+        model_version=d.base_version or "1",
+        trained_in=trained_in if trained_in != d.account else None,
+        sku=d.sku,
+        rai_policy=d.rai_policy,
+        version_upgrade_option=d.version_upgrade_option,
+        project=p.desired.project,
+        key=d.key,
     )
-    return arm_id, (src.tenant or "") != (dst.tenant or "")
 
 
-def _deployment_change(p: Planning, d: DesiredDeployment) -> Change:
+def _deployment_change(p: Planning, d: DesiredDeployment) -> PutDeployment | Wait | Keep:
     model = _desired_model(p, d)
     if model is None and d.checkpoint_epoch is not None and p.models.get(d.fine_tune or ""):
         p.diagnostics.append(
@@ -66,20 +81,11 @@ def _deployment_change(p: Planning, d: DesiredDeployment) -> Change:
                 "Azure keeps checkpoints of the last three epochs; pick one of those",
             )
         )
-        return Change(
-            address=d.address,
-            kind="deployment",
-            account=d.account,
-            action=Action.NOOP,
-            reason="no such checkpoint",
-        )
-    source, cross_tenant = _source(p, d)
-    body = _deployment_body(p, d, model, source, cross_tenant)
-    base = {"address": d.address, "kind": "deployment", "account": d.account}
-    depends = (p.desired.fine_tune(d.fine_tune).address,) if d.fine_tune else ()
+        return Keep(address=d.address, reason=Reason(why=Why.FAILED, detail="no such checkpoint"))
+    target = _target(p, d, model)
     live = p.account(d.account).deployment(d.deployment_name)
     if live is None:
-        return _create_deployment(p, d, base, body, depends, model)
+        return _create(p, d, target)
     if live.tags.get(TAG_PROJECT) != p.desired.project:
         p.diagnostics.append(
             error(
@@ -91,55 +97,27 @@ def _deployment_change(p: Planning, d: DesiredDeployment) -> Change:
                 "pick another deploymentName, or delete the existing deployment",
             )
         )
-        return Change(**base, action=Action.NOOP, reason="not owned")
+        return Keep(address=d.address, reason=Reason(why=Why.NOT_OWNED))
     if not live.is_settled:
-        return Change(
-            **base,
-            action=Action.WAIT,
-            reason=f"deployment is {live.provisioning_state}",
+        return Wait(
+            address=d.address,
+            reason=Reason(why=Why.IN_PROGRESS, detail=f"deployment is {live.provisioning_state}"),
             progress=live.provisioning_state,
         )
-    return _update_deployment(d, live, base, body, depends, model)
+    return _update(p, d, live, target)
 
 
-def _deployment_body(
-    p: Planning, d: DesiredDeployment, model: str | None, source: str | None, cross_tenant: bool
-) -> dict[str, Any]:
-    model_part: dict[str, Any] = {
-        "format": "OpenAI",
-        "name": model or UNKNOWN,
-        "version": d.base_version or "1",
-    }
-    if source:
-        model_part["sourceAccount" if cross_tenant else "source"] = source
-    properties: dict[str, Any] = {"model": model_part}
-    if d.rai_policy:
-        properties["raiPolicyName"] = d.rai_policy
-    if d.version_upgrade_option:
-        properties["versionUpgradeOption"] = d.version_upgrade_option
-    return {
-        "sku": {"name": d.sku_name, "capacity": d.capacity},
-        "tags": {TAG_PROJECT: p.desired.project, TAG_KEY: d.key},
-        "properties": properties,
-        "crossTenantSource": source if cross_tenant else None,
-    }
+def _depends(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> tuple[Any, ...]:
+    if d.fine_tune is None or target.model is not None:
+        return ()
+    return (p.desired.fine_tune(d.fine_tune).address,)
 
 
-def _create_deployment(
-    p: Planning,
-    d: DesiredDeployment,
-    base: dict[str, Any],
-    body: dict[str, Any],
-    depends: tuple[str, ...],
-    model: str | None,
-) -> Change:
-    job_existed = d.fine_tune is not None and d.fine_tune in p.jobs and model is not None
-    reason = "new"
-    if job_existed:
-        reason = (
-            f"missing: not found in the account (new, or deleted outside ftops: "
-            f"{FIFTEEN_DAYS_NOTE})"
-        )
+def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutDeployment | Keep:
+    reason = Reason(why=Why.NEW)
+    if d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
+        detail = f"not found in the account (new, or deleted outside ftops: {FIFTEEN_DAYS_NOTE})"
+        reason = Reason(why=Why.MISSING, detail=detail)
         if d.on_missing == "warn":
             p.diagnostics.append(
                 warning(
@@ -150,102 +128,129 @@ def _create_deployment(
                     "set onMissing: recreate, or remove the Deployment from the specs",
                 )
             )
-            return Change(**base, action=Action.NOOP, reason="missing (onMissing: warn)")
-    fields = (
-        FieldChange(path="model.name", after=model or UNKNOWN),
-        FieldChange(path="sku", after=f"{d.sku_name} × {d.capacity}"),
-    )
-    return Change(
-        **base,
+            return Keep(
+                address=d.address, reason=reason.model_copy(update={"detail": "onMissing: warn"})
+            )
+    return PutDeployment(
+        address=d.address,
         action=Action.CREATE,
         reason=reason,
-        fields=fields,
-        depends_on=depends if model is None else (),
-        payload={
-            "deployment_name": d.deployment_name,
-            "body": body,
-            "fine_tune": d.fine_tune,
-            "checkpoint_epoch": d.checkpoint_epoch,
-        },
+        depends_on=_depends(p, d, target),
+        target=target,
+        fine_tune=d.fine_tune,
     )
 
 
-def _update_deployment(
-    d: DesiredDeployment,
-    live: LiveDeployment,
-    base: dict[str, Any],
-    body: dict[str, Any],
-    depends: tuple[str, ...],
+def _view(
     model: str | None,
-) -> Change:
-    props, model_part = body["properties"], body["properties"]["model"]
-    wanted = {
-        "model.name": model_part["name"],
-        "model.version": model_part["version"],
-        "model.source": model_part.get("source") or model_part.get("sourceAccount"),
-        "sku.name": d.sku_name,
-        "sku.capacity": d.capacity,
-        "raiPolicyName": props.get("raiPolicyName", live.rai_policy),
-        "versionUpgradeOption": props.get("versionUpgradeOption", live.version_upgrade_option),
-        "tags.ftops-key": d.key,
+    version: str | None,
+    trained_in: str | None,
+    sku: tuple[Any, Any],
+    rai: str | None,
+    upgrade: str | None,
+) -> dict[str, Any]:
+    """A deployment as spec paths: the shape both sides are compared in."""
+    return {
+        "model": model,
+        "modelVersion": version,
+        "trainedIn": trained_in,
+        "sku": {"name": sku[0], "capacity": sku[1]},
+        "raiPolicy": rai,
+        "versionUpgradeOption": upgrade,
     }
-    have = {
-        "model.name": live.model_name,
-        "model.version": live.model_version,
-        "model.source": live.source or live.source_account,
-        "sku.name": live.sku_name,
-        "sku.capacity": live.capacity,
-        "raiPolicyName": live.rai_policy,
-        "versionUpgradeOption": live.version_upgrade_option,
-        "tags.ftops-key": live.tags.get(TAG_KEY),
-    }
-    diffs = tuple(
-        FieldChange(path=k, before=have[k], after=v, forces_replacement=k == "sku.name")
-        for k, v in wanted.items()
-        if have[k] != v
+
+
+def _live_view(live: LiveDeployment) -> dict[str, Any]:
+    return _view(
+        live.model_name,
+        live.model_version,
+        live.trained_in,
+        (live.sku_name, live.capacity),
+        live.rai_policy,
+        live.version_upgrade_option,
     )
+
+
+def _wanted_view(d: DesiredDeployment, live: LiveDeployment, t: DeploymentTarget) -> dict[str, Any]:
+    return _view(
+        t.model or UNKNOWN,
+        _wanted_version(d, live, t),
+        t.trained_in,
+        (t.sku.name, t.sku.capacity),
+        t.rai_policy or live.rai_policy,  # unset in the spec: whatever Azure chose
+        t.version_upgrade_option or live.version_upgrade_option,
+    )
+
+
+def _wanted_version(d: DesiredDeployment, live: LiveDeployment, t: DeploymentTarget) -> str:
+    """A version Azure upgraded to under an auto-upgrade option is what the spec asked for."""
+    upgraded = (live.model_version or "") > t.model_version
+    if d.base_model and d.version_upgrade_option in AUTO_UPGRADES and upgraded:
+        return live.model_version or t.model_version
+    return t.model_version
+
+
+def _update(
+    p: Planning, d: DesiredDeployment, live: LiveDeployment, target: DeploymentTarget
+) -> PutDeployment | Keep:
+    spec_same = live.tags.get(TAG_KEY) == d.key
+    why = Why.DRIFTED if spec_same else Why.SPEC_CHANGED
+    diffs = field_diffs(DeploymentSpec, _live_view(live), _wanted_view(d, live, target), why)
+    diffs = tuple(_attribute_model(p, d, live, f) for f in diffs)
+    if not diffs and spec_same:
+        return Keep(address=d.address, reason=Reason(why=Why.UP_TO_DATE), live_id=live.name)
     if not diffs:
-        return Change(**base, action=Action.NOOP, reason="up to date")
-    payload = {
-        "deployment_name": d.deployment_name,
-        "body": body,
-        "fine_tune": d.fine_tune,
-        "checkpoint_epoch": d.checkpoint_epoch,
-        "steps": _update_steps(diffs),
-        "live_capacity": live.capacity,
-    }
+        diffs = (FieldDiff(path="tags.ftops-key", before=live.tags.get(TAG_KEY), after=d.key),)
     replace = any(f.forces_replacement for f in diffs)
-    action = Action.REPLACE if replace else Action.UPDATE
-    reason = "spec changed: " + ", ".join(
-        f"{f.path} {_short(f.before)} → {_short(f.after)}"
-        for f in diffs
-        if f.path != "tags.ftops-key"
-    )
-    if reason == "spec changed: ":
-        reason = "ownership tag out of date"
-    if replace:
-        reason += " (sku.name forces replacement)"
-    return Change(
-        **base,
-        action=action,
-        reason=reason,
-        fields=diffs,
-        depends_on=depends if model is None else (),
-        payload=payload,
+    return PutDeployment(
+        address=d.address,
+        action=Action.REPLACE if replace else Action.UPDATE,
+        reason=Reason(why=_overall(diffs), fields=diffs),
+        depends_on=_depends(p, d, target),
+        target=target,
+        steps=_steps(diffs),
+        live_capacity=live.capacity,
+        fine_tune=d.fine_tune,
     )
 
 
-def _update_steps(diffs: tuple[FieldChange, ...]) -> list[str]:
+def _attribute_model(
+    p: Planning, d: DesiredDeployment, live: LiveDeployment, diff: FieldDiff
+) -> FieldDiff:
+    """A fine-tuned model that changes because its fine-tune (re)trains is the upstream's doing."""
+    if diff.path != "model" or d.fine_tune is None:
+        return diff
+    ft = p.desired.fine_tune(d.fine_tune)
+    if diff.after == UNKNOWN:
+        note = f"upstream fine-tune {ft.name} retrains"
+    elif _model_of_label(p, ft.account, ft.label, live.model_name):
+        note = f"upstream fine-tune {ft.name} was retrained"
+    else:
+        return diff
+    return diff.model_copy(update={"why": Why.UPSTREAM_CHANGED, "note": note})
+
+
+def _model_of_label(p: Planning, account: str, label: str, model: str | None) -> bool:
+    return any(
+        j.fine_tuned_model == model and (j.suffix or "").rsplit("-", 1)[0] == label
+        for j in p.account(account).jobs
+    )
+
+
+def _overall(diffs: tuple[FieldDiff, ...]) -> Why:
+    """The reason's class: the spec's when the spec moved at all, else the upstream's or drift."""
+    classes = {f.why for f in diffs}
+    for why in (Why.SPEC_CHANGED, Why.UPSTREAM_CHANGED, Why.DRIFTED):
+        if why in classes:
+            return why
+    return Why.SPEC_CHANGED
+
+
+def _steps(diffs: tuple[FieldDiff, ...]) -> tuple[Step, ...]:
     """Azure refuses a model change and a capacity change in one call: split them, in order."""
-    paths = {f.path for f in diffs}
     if any(f.forces_replacement for f in diffs):
-        return ["delete", "put"]
-    model_change = bool(paths & {"model.name", "model.version", "model.source"})
-    if model_change and "sku.capacity" in paths:
-        return ["put-keep-capacity", "patch-sku"]
-    return ["put"]
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 48 else text[:45] + "…"
+        return (Step.DELETE, Step.PUT)
+    paths = {f.path for f in diffs}
+    if paths & {"model", "modelVersion", "trainedIn"} and "sku.capacity" in paths:
+        return (Step.PUT_KEEP_CAPACITY, Step.PATCH_SKU)
+    return (Step.PUT,)

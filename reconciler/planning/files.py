@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.desired import (
-    DesiredFile,
-)
+from reconciler.desired import DesiredFile, file_digest_of
 from reconciler.errors import error
-from reconciler.live import AccountLive
 from reconciler.planning.state import Planning
-from reconciler.plans import Action, Change, FieldChange
+from reconciler.plans import Action, FieldDiff, Keep, Reason, UploadFile, Wait, Why
 
 
 def plan_files(p: Planning) -> None:
@@ -23,27 +20,20 @@ def plan_files(p: Planning) -> None:
             p.add(_file_change(p, f))
 
 
-def _file_change(p: Planning, f: DesiredFile) -> Change:
-    acct = p.account(f.account)
-    live = acct.file_named(f.filename)
-    base = {"address": f.address, "kind": "file", "account": f.account}
+def _file_change(p: Planning, f: DesiredFile) -> UploadFile | Keep | Wait:
+    live = p.account(f.account).file_named(f.filename)
     if live is None:
-        payload = {"filename": f.filename, "path": f.path, "digest": f.digest, "dataset": f.dataset}
-        fields = (FieldChange(path="filename", after=f.filename),)
-        return Change(
-            **base,
-            action=Action.UPLOAD,
-            reason=_upload_reason(acct, f),
-            fields=fields,
-            payload=payload,
+        return UploadFile(
+            address=f.address,
+            reason=_upload_reason(p, f),
+            dataset=f.dataset,
+            filename=f.filename,
+            path=f.path,
+            digest=f.digest,
         )
     if live.status == "processed":
-        return Change(
-            **base,
-            action=Action.NOOP,
-            reason="uploaded and processed",
-            payload={"file_id": live.id},
-        )
+        reason = Reason(why=Why.UP_TO_DATE, detail="uploaded and processed")
+        return Keep(address=f.address, reason=reason, live_id=live.id)
     if live.status == "error":
         p.diagnostics.append(
             error(
@@ -54,20 +44,26 @@ def _file_change(p: Planning, f: DesiredFile) -> Change:
                 "run 'ftops validate' on the dataset, fix it and apply again (new bytes, new file)",
             )
         )
-        return Change(
-            **base, action=Action.NOOP, reason="processing failed", payload={"file_id": live.id}
-        )
-    return Change(
-        **base,
-        action=Action.WAIT,
-        reason=f"file {live.id} is {live.status}",
-        payload={"file_id": live.id},
+        reason = Reason(why=Why.FAILED, detail="processing failed")
+        return Keep(address=f.address, reason=reason, live_id=live.id)
+    return Wait(
+        address=f.address,
+        reason=Reason(why=Why.IN_PROGRESS, detail=f"file {live.id} is {live.status}"),
         progress=live.status,
+        live_id=live.id,
     )
 
 
-def _upload_reason(acct: AccountLive, f: DesiredFile) -> str:
-    older = [x.filename for x in acct.files if x.filename.startswith(f"{f.dataset}.")]
-    if older:
-        return f"dataset changed: {older[0]} → {f.filename}"
-    return "new: not uploaded to this account yet"
+def _upload_reason(p: Planning, f: DesiredFile) -> Reason:
+    older = [
+        x.filename for x in p.account(f.account).files if x.filename.startswith(f"{f.dataset}.")
+    ]
+    if not older:
+        return Reason(why=Why.NEW, detail="not uploaded to this account yet")
+    content = FieldDiff(
+        path="content",
+        before=file_digest_of(older[0]),
+        after=file_digest_of(f.filename),
+        dataset=f.dataset,
+    )
+    return Reason(why=Why.SPEC_CHANGED, fields=(content,))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.desired import (
-    DesiredState,
-)
+from reconciler.desired import DesiredState
 from reconciler.errors import Diagnostic, error
 from reconciler.plans import Action, Plan
 
@@ -31,7 +29,7 @@ def check_guards(plan: Plan, desired: DesiredState, *, force: bool = False) -> l
                 error(
                     "GUARD_PROTECTED",
                     f"{change.address} is protected and the plan would "
-                    f"{change.action.value} it ({change.reason})",
+                    f"{change.action.value} it ({change.reason.why.value})",
                     protected[change.address].location,
                     "set protect: false on the Deployment first if this is intended",
                 )

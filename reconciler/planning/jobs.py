@@ -1,16 +1,17 @@
-"""Fine-tune jobs: found by the key in their suffix; train, wait, or report a failure."""
+"""Fine-tune jobs: found by the key in their suffix; train, wait, or report a failure.
+
+A retrain's reason names what changed against the inputs Azure recorded on the previous job of
+the same fine-tune (its base model, files, method, hyperparameters and seed).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from reconciler.desired import (
-    DesiredFineTune,
-)
+from reconciler.desired import DesiredFineTune
 from reconciler.errors import error
 from reconciler.live import AccountLive, LiveJob
+from reconciler.planning.retrain import retrain_reason
 from reconciler.planning.state import Planning
-from reconciler.plans import UNKNOWN, Action, Change, FieldChange
+from reconciler.plans import Keep, Reason, TrainJob, Wait, Why
 
 
 def plan_fine_tune_jobs(p: Planning) -> None:
@@ -18,56 +19,38 @@ def plan_fine_tune_jobs(p: Planning) -> None:
         job = p.account(ft.account).job_with_suffix(ft.suffix)
         if job:
             p.jobs[ft.name] = job
-        if job and job.status == "succeeded":
-            p.models[ft.name] = job.fine_tuned_model
-            p.add(_job_change(ft, Action.NOOP, "up to date", job=job))
-        elif job and not job.is_terminal:
-            p.models[ft.name] = None
-            p.add(
-                _job_change(
-                    ft,
-                    Action.WAIT,
-                    f"training: job {job.id} is {job.status}",
-                    job=job,
-                    progress=_job_progress(job),
-                )
-            )
-        elif job and not p.options.retry_failed:
-            p.models[ft.name] = None
-            p.diagnostics.append(
-                error(
-                    "FINETUNE_FAILED",
-                    f"fine-tune {ft.name!r}: job {job.id} {job.status}: "
-                    f"{job.error or 'no error given'}",
-                    ft.location,
-                    "fix the data or hyperparameters (a new key trains anew), or run apply with "
-                    "--retry-failed to train the same inputs again",
-                )
-            )
-            p.add(_job_change(ft, Action.NOOP, f"job {job.id} {job.status}", job=job))
-        else:
-            p.models[ft.name] = None
-            p.add(_train(p, ft, job))
+        p.models[ft.name] = job.fine_tuned_model if job and job.status == "succeeded" else None
+        p.add(_job_change(p, ft, job))
 
 
-def _job_change(
-    ft: DesiredFineTune,
-    action: Action,
-    reason: str,
-    *,
-    job: LiveJob | None = None,
-    progress: str | None = None,
-) -> Change:
-    payload = {"job_id": job.id, "fine_tuned_model": job.fine_tuned_model} if job else {}
-    return Change(
-        address=ft.address,
-        kind="finetune",
-        account=ft.account,
-        action=action,
-        reason=reason,
-        payload=payload,
-        progress=progress,
+def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> TrainJob | Wait | Keep:
+    if job is None or (job.is_terminal and job.status != "succeeded" and p.options.retry_failed):
+        return _train(p, ft, job)
+    if job.status == "succeeded":
+        return Keep(
+            address=ft.address,
+            reason=Reason(why=Why.UP_TO_DATE),
+            live_id=job.id,
+            model=job.fine_tuned_model,
+        )
+    if not job.is_terminal:
+        return Wait(
+            address=ft.address,
+            reason=Reason(why=Why.IN_PROGRESS, detail=f"training: job {job.id} is {job.status}"),
+            progress=_job_progress(job),
+            live_id=job.id,
+        )
+    p.diagnostics.append(
+        error(
+            "FINETUNE_FAILED",
+            f"fine-tune {ft.name!r}: job {job.id} {job.status}: {job.error or 'no error given'}",
+            ft.location,
+            "fix the data or hyperparameters (a new key trains anew), or run apply with "
+            "--retry-failed to train the same inputs again",
+        )
     )
+    detail = f"job {job.id} {job.status}"
+    return Keep(address=ft.address, reason=Reason(why=Why.FAILED, detail=detail), live_id=job.id)
 
 
 def _job_progress(job: LiveJob) -> str:
@@ -81,40 +64,29 @@ def _job_progress(job: LiveJob) -> str:
     return ", ".join(parts)
 
 
-def _train(p: Planning, ft: DesiredFineTune, failed: LiveJob | None) -> Change:
-    base = ft.base_model or p.models.get(ft.upstream or "") or UNKNOWN
-    depends = [f"file/{ft.account}/{d}" for d in (ft.training_dataset, ft.validation_dataset) if d]
+def _train(p: Planning, ft: DesiredFineTune, failed: LiveJob | None) -> TrainJob:
+    acct = p.account(ft.account)
+    depends = [p.desired.file(ft.account, d).address for d in _datasets(ft)]
     if ft.upstream:
         depends.append(p.desired.fine_tune(ft.upstream).address)
-    fields = [
-        FieldChange(path="baseModel", after=base),
-        FieldChange(path="trainingFile", after=ft.training_file),
-        FieldChange(path="suffix", after=ft.suffix),
-    ]
-    if ft.validation_file:
-        fields.append(FieldChange(path="validationFile", after=ft.validation_file))
-    fields.append(FieldChange(path="fineTunedModel", after=UNKNOWN))
-    payload: dict[str, Any] = {
-        "name": ft.name,
-        "suffix": ft.suffix,
-        "model": base,
-        "upstream": ft.upstream,
-        "training_file": ft.training_file,
-        "validation_file": ft.validation_file,
-        "file_ids": _processed_file_ids(p.account(ft.account), ft),
-        "method": ft.method,
-        "seed": ft.seed,
-    }
-    return Change(
+    return TrainJob(
         address=ft.address,
-        kind="finetune",
-        account=ft.account,
-        action=Action.TRAIN,
-        reason=_train_reason(p, ft, failed),
-        fields=tuple(fields),
+        reason=_reason(p, ft, failed),
         depends_on=tuple(depends),
-        payload=payload,
+        fine_tune=ft.name,
+        suffix=ft.suffix,
+        base_model=ft.base_model or p.models.get(ft.upstream or ""),
+        upstream=ft.upstream,
+        training_file=ft.training_file,
+        validation_file=ft.validation_file,
+        file_ids=_processed_file_ids(acct, ft),
+        method=ft.method,
+        seed=ft.seed,
     )
+
+
+def _datasets(ft: DesiredFineTune) -> list[str]:
+    return [d for d in (ft.training_dataset, ft.validation_dataset) if d]
 
 
 def _processed_file_ids(acct: AccountLive, ft: DesiredFineTune) -> dict[str, str]:
@@ -127,17 +99,22 @@ def _processed_file_ids(acct: AccountLive, ft: DesiredFineTune) -> dict[str, str
     return ids
 
 
-def _train_reason(p: Planning, ft: DesiredFineTune, failed: LiveJob | None) -> str:
+def _reason(p: Planning, ft: DesiredFineTune, failed: LiveJob | None) -> Reason:
     if failed:
-        return f"retrying: job {failed.id} {failed.status} (--retry-failed)"
+        return Reason(why=Why.RETRY, detail=f"job {failed.id} {failed.status} (--retry-failed)")
+    previous = _previous_job(p.account(ft.account), ft)
+    if previous is not None:
+        return retrain_reason(p, ft, previous)
     if ft.upstream and p.models.get(ft.upstream) is None:
-        return f"upstream fine-tune {ft.upstream} will be trained first"
-    label = ft.suffix.rsplit("-", 1)[0]
-    previous = [
+        return Reason(why=Why.NEW, detail=f"upstream fine-tune {ft.upstream} will be trained first")
+    return Reason(why=Why.NEW)
+
+
+def _previous_job(acct: AccountLive, ft: DesiredFineTune) -> LiveJob | None:
+    """The newest job of this fine-tune with other inputs: succeeded ones first."""
+    older = [
         j
-        for j in p.account(ft.account).jobs
-        if (j.suffix or "").rsplit("-", 1)[0] == label and j.suffix != ft.suffix
+        for j in acct.jobs
+        if (j.suffix or "").rsplit("-", 1)[0] == ft.label and j.suffix != ft.suffix
     ]
-    if previous:
-        return "spec or data changed: new job key " + ft.suffix.rsplit("-", 1)[1]
-    return "new"
+    return max(older, key=lambda j: (j.status == "succeeded", j.created_at or 0), default=None)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.desired import (
-    DesiredLocalRun,
-)
+from reconciler.desired import DesiredLocalRun
 from reconciler.errors import error
 from reconciler.planning.state import Planning
-from reconciler.plans import Action, Change
+from reconciler.plans import Keep, Reason, StartLocalRun, Wait, Why
 
 
 def plan_local_runs(p: Planning) -> None:
@@ -15,25 +13,26 @@ def plan_local_runs(p: Planning) -> None:
         p.add(_local_run_change(p, run))
 
 
-def _local_run_change(p: Planning, run: DesiredLocalRun) -> Change:
+def _start(run: DesiredLocalRun, reason: Reason) -> StartLocalRun:
+    return StartLocalRun(
+        address=run.address, reason=reason, name=run.name, key=run.key, spec=run.spec
+    )
+
+
+def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait | Keep:
     live = p.live.local_runs.get(run.name)
     phase = live.phase if live else "missing"
-    base = {
-        "address": run.address,
-        "kind": "localrun",
-        "account": None,
-        "payload": {"name": run.name, "key": run.key, "spec": run.spec},
-    }
     if phase == "succeeded":
-        return Change(**base, action=Action.NOOP, reason="up to date: outputs.json committed")
+        reason = Reason(why=Why.UP_TO_DATE, detail="outputs.json committed")
+        return Keep(address=run.address, reason=reason, live_id=run.key)
     if phase == "running":
         step = f"step {live.step}/{live.max_steps}" if live and live.step else "running"
-        return Change(**base, action=Action.WAIT, reason="training locally", progress=step)
+        reason = Reason(why=Why.IN_PROGRESS, detail="training locally")
+        return Wait(address=run.address, reason=reason, progress=step)
     if phase == "partial":
-        at = f" (step {live.step})" if live and live.step else ""
-        return Change(
-            **base, action=Action.TRAIN, reason=f"resume from the last complete checkpoint{at}"
-        )
+        at = live.last_checkpoint if live else None
+        detail = f"from checkpoint {at}" if at else "an unfinished run, from the start"
+        return _start(run, Reason(why=Why.RESUME, detail=detail))
     if phase == "failed" and not p.options.retry_failed:
         p.diagnostics.append(
             error(
@@ -43,5 +42,7 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> Change:
                 "see train.log in the run directory; apply --retry-failed trains it again",
             )
         )
-        return Change(**base, action=Action.NOOP, reason="failed")
-    return Change(**base, action=Action.TRAIN, reason="new run key " + run.key[:16])
+        return Keep(address=run.address, reason=Reason(why=Why.FAILED))
+    if phase == "failed":
+        return _start(run, Reason(why=Why.RETRY, detail=live.detail if live else None))
+    return _start(run, Reason(why=Why.NEW, detail="run key " + run.key[:16]))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.desired import (
-    TAG_PROJECT,
-)
+from reconciler.desired import TAG_PROJECT
 from reconciler.errors import warning
 from reconciler.live import LiveDeployment
 from reconciler.planning.state import Planning
-from reconciler.plans import Action, Change
+from reconciler.plans import Address, DeleteDeployment, DeleteFile, Kind, Reason, Why
 
 
 def plan_prune(p: Planning) -> None:
@@ -21,7 +19,7 @@ def plan_prune(p: Planning) -> None:
 
 
 def _prune_deployment(p: Planning, account: str, dep: LiveDeployment) -> None:
-    address = f"deployment/{account}/{dep.name}"
+    address = Address(kind=Kind.DEPLOYMENT, account=account, name=dep.name)
     if not (p.options.prune or p.desired.policy.prune):
         p.diagnostics.append(
             warning(
@@ -32,16 +30,8 @@ def _prune_deployment(p: Planning, account: str, dep: LiveDeployment) -> None:
             )
         )
         return
-    p.add(
-        Change(
-            address=address,
-            kind="deployment",
-            account=account,
-            action=Action.DELETE,
-            reason="not in the specs any more (prune)",
-            payload={"deployment_name": dep.name},
-        )
-    )
+    reason = Reason(why=Why.PRUNE, detail="not in the specs any more")
+    p.add(DeleteDeployment(address=address, reason=reason, deployment_name=dep.name))
 
 
 def _prune_files(p: Planning, account: str) -> None:
@@ -49,9 +39,8 @@ def _prune_files(p: Planning, account: str) -> None:
         return
     wanted = {f.filename for f in p.desired.files if f.account == account}
     acct = p.account(account)
-    in_use = {j.training_file for j in acct.jobs if not j.is_terminal} | {
-        j.validation_file for j in acct.jobs if not j.is_terminal
-    }
+    running = [j for j in acct.jobs if not j.is_terminal]
+    in_use = {j.training_file for j in running} | {j.validation_file for j in running}
     ours = tuple(f"{name}." for name in p.desired.datasets)
     for f in acct.files:
         if (
@@ -61,12 +50,10 @@ def _prune_files(p: Planning, account: str) -> None:
             and f.purpose == "fine-tune"
         ):
             p.add(
-                Change(
-                    address=f"file/{account}/{f.filename}",
-                    kind="file",
-                    account=account,
-                    action=Action.DELETE,
-                    reason="old dataset version nothing needs (prune)",
-                    payload={"file_id": f.id},
+                DeleteFile(
+                    address=Address(kind=Kind.FILE, account=account, name=f.filename),
+                    reason=Reason(why=Why.PRUNE, detail="an old dataset version nothing needs"),
+                    file_id=f.id,
+                    filename=f.filename,
                 )
             )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.desired import (
-    DesiredState,
-)
+from reconciler.desired import DesiredState
 from reconciler.errors import Diagnostic
 from reconciler.live import AccountLive, LiveJob, LiveState
 from reconciler.plans import Change

@@ -7,21 +7,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from reconciler.live import AccountLive, LiveJob
+from reconciler.plans import DeploymentTarget, TrainJob
+from reconciler.specs.models import Sku
 
 
 class CloudProvider(Protocol):
+    """The cloud as apply sees it: typed requests in; the wire format is the provider's."""
+
     def read_account(self, account: str, *, checkpoints_for: frozenset[str]) -> AccountLive: ...
 
     def upload_file(self, account: str, filename: str, path: Path) -> str: ...
 
-    def create_job(self, account: str, request: dict[str, Any]) -> LiveJob: ...
+    def create_job(self, account: str, job: TrainJob) -> LiveJob: ...
 
-    def put_deployment(self, account: str, name: str, body: dict[str, Any]) -> None: ...
+    def put_deployment(
+        self, account: str, target: DeploymentTarget, *, capacity: int | None = None
+    ) -> None: ...
 
-    def patch_deployment_sku(self, account: str, name: str, sku: dict[str, Any]) -> None: ...
+    def patch_deployment_sku(self, account: str, name: str, sku: Sku) -> None: ...
 
     def delete_deployment(self, account: str, name: str) -> None: ...
 

@@ -21,9 +21,11 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices import models as arm
 
+from reconciler.desired import TAG_KEY, TAG_PROJECT
 from reconciler.errors import PermanentError, ProviderError, RetryableError
 from reconciler.live import AccountLive, LiveCheckpoint, LiveDeployment, LiveFile, LiveJob
-from reconciler.specs.models import AccountSpec, ApiKeyAuth
+from reconciler.plans import DeploymentTarget, TrainJob
+from reconciler.specs.models import AccountSpec, ApiKeyAuth, Hyperparameters, Sku
 
 DATA_PLANE_API_VERSION = "2025-04-01-preview"  # `method` (DPO) needs the preview
 ARM_URL = "https://management.azure.com"
@@ -150,7 +152,7 @@ class AzureProvider:
         jobs = [self._with_details(account, j, checkpoints_for) for j in jobs]
         mc, rg, name = self._arm_call(account)
         deployments = _call(
-            lambda: [_deployment(d) for d in mc.deployments.list(rg, name)],
+            lambda: [self._deployment(d) for d in mc.deployments.list(rg, name)],
             f"list deployments of {account}",
         )
         return AccountLive(
@@ -206,27 +208,33 @@ class AzureProvider:
 
         return _call(upload, f"upload {filename} to {account}")
 
-    def create_job(self, account: str, request: dict[str, Any]) -> LiveJob:
+    def create_job(self, account: str, job: TrainJob) -> LiveJob:
+        request = job_request(job)
         created = _call(
             lambda: self.data(account).fine_tuning.jobs.create(**request),
             f"create fine-tuning job in {account}",
         )
         return _job(created.model_dump())
 
-    def put_deployment(self, account: str, name: str, body: dict[str, Any]) -> None:
+    def put_deployment(
+        self, account: str, target: DeploymentTarget, *, capacity: int | None = None
+    ) -> None:
+        """Create or update; `capacity` overrides the target's (the first of two calls)."""
         mc, rg, acct = self._arm_call(account)
-        headers = self._aux_headers(body.get("crossTenantSource"))
-        deployment = _arm_deployment(body)
+        source = self.accounts[target.trained_in] if target.trained_in else None
+        cross_tenant = source is not None and source.tenant != self.accounts[account].tenant
+        headers = self._aux_headers(source) if cross_tenant and source else None
+        deployment = arm_deployment(target, source, cross_tenant, capacity)
         _call_with_conflict_retry(
             lambda: mc.deployments.begin_create_or_update(
-                rg, acct, name, deployment, headers=headers
+                rg, acct, target.name, deployment, headers=headers
             ).result(),
-            f"create or update deployment {name} in {account}",
+            f"create or update deployment {target.name} in {account}",
         )
 
-    def patch_deployment_sku(self, account: str, name: str, sku: dict[str, Any]) -> None:
+    def patch_deployment_sku(self, account: str, name: str, sku: Sku) -> None:
         mc, rg, acct = self._arm_call(account)
-        patch = arm.PatchResourceTagsAndSku(sku=arm.Sku(**sku))
+        patch = arm.PatchResourceTagsAndSku(sku=arm.Sku(name=sku.name, capacity=sku.capacity))
         _call_with_conflict_retry(
             lambda: mc.deployments.begin_update(rg, acct, name, patch).result(),
             f"update the sku of deployment {name} in {account}",
@@ -267,18 +275,18 @@ class AzureProvider:
             f"create emulator account {name}",
         )
 
-    def _aux_headers(self, source_arm_id: str | None) -> dict[str, str] | None:
+    def _aux_headers(self, source: AccountSpec) -> dict[str, str]:
         """Cross-tenant copies carry the source tenant's token in the auxiliary header."""
-        if not source_arm_id:
-            return None
-        source = next(
-            a
-            for a in self.accounts.values()
-            if source_arm_id.endswith(f"/accounts/{a.account_name}")
-        )
         kwargs = {"tenant_id": source.tenant} if source.tenant else {}
         token = self.credential.get_token(ARM_SCOPE, **kwargs).token
         return {"x-ms-authorization-auxiliary": f"Bearer {token}"}
+
+    def _deployment(self, d: Any) -> LiveDeployment:
+        """The live deployment, its source ARM id named by the declared account it points at."""
+        live = _deployment(d)
+        source = (live.source or live.source_account or "").lower()
+        named = next((n for n, a in self.accounts.items() if arm_id(a).lower() == source), None)
+        return live.model_copy(update={"trained_in": named or live.source or live.source_account})
 
 
 # --- wire → live ------------------------------------------------------------------------
@@ -300,6 +308,7 @@ def _job(raw: dict[str, Any]) -> LiveJob:
     error = raw.get("error") or {}
     hyper = raw.get("hyperparameters") or {}
     epochs = hyper.get("n_epochs") if isinstance(hyper.get("n_epochs"), int) else None
+    method, recorded = _recorded_method(raw)
     return LiveJob(
         id=raw["id"],
         status=raw["status"],
@@ -312,6 +321,9 @@ def _job(raw: dict[str, Any]) -> LiveJob:
         finished_at=raw.get("finished_at"),
         trained_tokens=raw.get("trained_tokens"),
         n_epochs=epochs,
+        method=method,
+        hyperparameters=recorded,
+        seed=raw.get("seed"),
         error=(error.get("message") if isinstance(error, dict) else None) or None,
         estimated_finish=raw.get("estimated_finish"),
     )
@@ -336,21 +348,86 @@ def _deployment(d: Any) -> LiveDeployment:
     )
 
 
-def _arm_deployment(body: dict[str, Any]) -> arm.Deployment:
-    props, model = body["properties"], body["properties"]["model"]
+def _recorded_method(raw: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The method type and its hyperparameters as Azure recorded them, in the specs' names."""
+    method = raw.get("method") or {}
+    kind = method.get("type") if isinstance(method, dict) else None
+    inner = (method.get(kind) or {}) if kind else {}
+    hyper = inner.get("hyperparameters") or raw.get("hyperparameters") or {}
+    recorded = {
+        spec: hyper[wire]
+        for spec, wire in HYPERPARAMETER_NAMES.items()
+        if isinstance(hyper.get(wire), int | float) and not isinstance(hyper.get(wire), bool)
+    }
+    return kind, recorded
+
+
+# --- plan → wire ------------------------------------------------------------------------
+
+HYPERPARAMETER_NAMES = {
+    "epochs": "n_epochs",
+    "batchSize": "batch_size",
+    "learningRateMultiplier": "learning_rate_multiplier",
+    "beta": "beta",
+}
+
+
+def job_request(job: TrainJob) -> dict[str, Any]:
+    """The `fine_tuning.jobs.create` arguments; runs only once the job's files are processed."""
+    assert job.ready, f"{job.address} is not ready to train"
+    request: dict[str, Any] = {
+        "model": job.base_model,
+        "training_file": job.file_ids[job.training_file],
+        "suffix": job.suffix,
+        "method": _method(job.method.type, job.method.hyperparameters),
+    }
+    if job.validation_file:
+        request["validation_file"] = job.file_ids[job.validation_file]
+    if job.seed is not None:
+        request["seed"] = job.seed
+    return request
+
+
+def _method(kind: str, hyper: Hyperparameters) -> dict[str, Any]:
+    """'auto' (and unset) is left out: the service chooses."""
+    given = hyper.model_dump(by_alias=True)
+    wire = {
+        HYPERPARAMETER_NAMES[name]: value
+        for name, value in given.items()
+        if value not in ("auto", None)
+    }
+    return {"type": kind, kind: {"hyperparameters": wire}}
+
+
+def arm_id(account: AccountSpec) -> str:
+    return (
+        f"/subscriptions/{account.subscription}/resourceGroups/{account.resource_group}"
+        f"/providers/Microsoft.CognitiveServices/accounts/{account.account_name}"
+    )
+
+
+def arm_deployment(
+    target: DeploymentTarget,
+    source: AccountSpec | None,
+    cross_tenant: bool,
+    capacity: int | None,
+) -> arm.Deployment:
+    assert target.model is not None, f"deployment {target.name}: the model is not known yet"
+    source_id = arm_id(source) if source else None
+    sku = target.sku
     return arm.Deployment(
-        sku=arm.Sku(**body["sku"]),
-        tags=body["tags"],
+        sku=arm.Sku(name=sku.name, capacity=sku.capacity if capacity is None else capacity),
+        tags={TAG_PROJECT: target.project, TAG_KEY: target.key},
         properties=arm.DeploymentProperties(
             model=arm.DeploymentModel(
-                format=model["format"],
-                name=model["name"],
-                version=model.get("version"),
-                source=model.get("source"),
-                source_account=model.get("sourceAccount"),
+                format="OpenAI",
+                name=target.model,
+                version=target.model_version,
+                source=None if cross_tenant else source_id,
+                source_account=source_id if cross_tenant else None,
             ),
-            rai_policy_name=props.get("raiPolicyName"),
-            version_upgrade_option=props.get("versionUpgradeOption"),
+            rai_policy_name=target.rai_policy,
+            version_upgrade_option=target.version_upgrade_option,
         ),
     )
 

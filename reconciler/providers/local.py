@@ -22,7 +22,10 @@ from typing import Any
 
 from reconciler import localruns
 from reconciler.errors import FtopsError
+from reconciler.fileio import write_json_atomic
+from reconciler.live import LocalRunLive
 from reconciler.localruns import LocalRunState
+from reconciler.plans import StartLocalRun
 
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -104,7 +107,7 @@ class LocalRunner:
                 hint="wait for it (apply --wait) or stop that process",
             )
         try:
-            localruns.write_json_atomic(run_dir / localruns.SPEC_LOCK, resolved_spec)
+            write_json_atomic(run_dir / localruns.SPEC_LOCK, resolved_spec)
             command = training_command(resolved_spec["spec"], run_dir)
             env = {**os.environ, **OFFLINE_ENV, **self.extra_env, "FTOPS_LOCK_FD": str(fd)}
             with (run_dir / localruns.TRAIN_LOG).open("ab") as log:
@@ -159,33 +162,6 @@ class LocalRunner:
                 )
             time.sleep(self.poll_interval_s)
 
-    def ensure(
-        self,
-        name: str,
-        key: str,
-        resolved_spec: dict[str, Any],
-        run_dir: Path,
-        *,
-        wait: bool = True,
-        on_progress: ProgressCallback | None = None,
-        retry_failed: bool = False,
-        timeout_s: float | None = None,
-    ) -> tuple[localruns.Action, LocalRunState]:
-        """Reconcile one run: noop if committed, wait if running, else train or resume.
-
-        Returns the action taken and the state afterwards (after waiting when `wait`). Without
-        `wait`, the trainer is detached so it outlives this process.
-        """
-        state = self.state(run_dir, verify=True)
-        action, _ = localruns.plan_action(state, retry_failed=retry_failed)
-        if action in ("train", "resume"):
-            self.start(name, key, resolved_spec, run_dir, detach=not wait)
-        elif action != "wait":
-            return action, state
-        if not wait:
-            return action, self.state(run_dir)
-        return action, self.wait(run_dir, on_progress, timeout_s=timeout_s)
-
     def _reap(self, run_dir: Path) -> None:
         child = self._children.get(run_dir)
         if child is not None and child.poll() is not None:
@@ -198,3 +174,51 @@ def log_tail(run_dir: Path, lines: int = 20) -> str:
     if not path.exists():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class LocalRuns:
+    """The provider apply uses for local runs: reads a run's live state from its directory under
+    `.ftops/runs/`, starts (or resumes) the trainer, and follows it with `--wait`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        timeout_s: float | None = None,
+        on_progress: Callable[[str, LocalRunState], None] | None = None,
+        runner: LocalRunner | None = None,
+    ) -> None:
+        self.root = root
+        self.timeout_s = timeout_s
+        self.on_progress = on_progress
+        self.runner = runner or LocalRunner()
+
+    def read(self, name: str, key: str) -> LocalRunLive:
+        state = self.runner.state(localruns.run_dir(self.root, name, key), verify=True)
+        return LocalRunLive(
+            name=name,
+            key=key,
+            phase=state.phase,
+            step=state.step,
+            max_steps=state.max_steps,
+            last_checkpoint=state.last_checkpoint,
+            detail=state.error or state.describe(),
+        )
+
+    def start(self, change: StartLocalRun, *, wait: bool) -> str:
+        run_dir = localruns.run_dir(self.root, change.name, change.key)
+        self.runner.start(change.name, change.key, change.spec, run_dir, detach=not wait)
+        if not wait:
+            return f"training in the background (log: {run_dir / localruns.TRAIN_LOG})"
+        state = self.runner.wait(run_dir, self._progress(change.name), timeout_s=self.timeout_s)
+        if state.phase != "succeeded":
+            raise LocalRunError(
+                f"local run {change.name} ended {state.describe()}",
+                code="LOCALRUN_FAILED",
+                hint=log_tail(run_dir, 5) or None,
+            )
+        return state.describe()
+
+    def _progress(self, name: str) -> ProgressCallback | None:
+        show = self.on_progress
+        return (lambda state: show(name, state)) if show else None

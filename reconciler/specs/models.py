@@ -11,6 +11,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from reconciler.specs.fields import (
+    Behaviour,
+    Identity,
+    InPlace,
+    Placement,
+    Replaces,
+    Secret,
+    Where,
+)
+
 API_VERSION = "ftops/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -62,9 +72,11 @@ class ApiKeyAuth(SpecModel):
 
 
 class AccountSpec(SpecModel):
-    subscription: str
-    resource_group: str
-    account_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$")]
+    subscription: Annotated[str, Where("ARM id of the account")]
+    resource_group: Annotated[str, Where("ARM id of the account")]
+    account_name: Annotated[
+        str, Where("ARM id of the account"), Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$")
+    ]
     region: str
     endpoint: str | None = None
     tenant: str | None = None
@@ -79,8 +91,8 @@ class AccountSpec(SpecModel):
 
 
 class DatasetSpec(SpecModel):
-    path: str | None = None
-    url: str | None = None
+    path: Annotated[str | None, Identity(note="by its bytes, not its path")] = None
+    url: Annotated[str | None, Secret("may hold a SAS token: never written to a plan")] = None
     format: Literal["auto", "chat", "dpo", "completion"] = "auto"
 
     @model_validator(mode="after")
@@ -98,10 +110,10 @@ class FineTuneRef(SpecModel):
 
 
 class Hyperparameters(SpecModel):
-    epochs: int | Auto = Field(default="auto")
-    batch_size: int | Auto = Field(default="auto")
-    learning_rate_multiplier: float | Auto = Field(default="auto")
-    beta: float | Auto | None = None
+    epochs: Annotated[int | Auto, Identity()] = "auto"
+    batch_size: Annotated[int | Auto, Identity()] = "auto"
+    learning_rate_multiplier: Annotated[float | Auto, Identity()] = "auto"
+    beta: Annotated[float | Auto | None, Identity()] = None
 
 
 class Method(SpecModel):
@@ -110,13 +122,20 @@ class Method(SpecModel):
 
 
 class FineTuneSpec(SpecModel):
-    account: Name
-    base_model: str | FineTuneRef
-    training_data: Name
-    validation_data: Name | None = None
-    method: Method = Method()
-    seed: int | None = None
-    suffix: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,31}$")] | None = None
+    account: Annotated[Name, Where("where the job runs: another account trains anew")]
+    base_model: Annotated[
+        str | FineTuneRef, Identity("base", "a chained upstream enters as its own job key")
+    ]
+    training_data: Annotated[Name, Identity("training", "as the file's sha256, not its name")]
+    validation_data: Annotated[
+        Name | None, Identity("validation", "as the file's sha256, not its name")
+    ] = None
+    method: Annotated[Method, Identity()] = Method()
+    seed: Annotated[int | None, Identity()] = None
+    suffix: Annotated[
+        Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,31}$")] | None,
+        Behaviour("the label of the job suffix `{suffix or name}-{key[:8]}`"),
+    ] = None
 
 
 # --- Deployment ----------------------------------------------------------------------------
@@ -137,24 +156,29 @@ class BaseModelRef(SpecModel):
 
 
 class Sku(SpecModel):
-    name: str = "Standard"
-    capacity: int = Field(default=1, ge=1)
+    name: Annotated[str, Replaces()] = "Standard"
+    capacity: Annotated[int, InPlace(), Field(ge=1)] = 1
 
 
 class DeploymentSpec(SpecModel):
-    account: Name
-    deployment_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")] | None = (
-        None
-    )
-    model: FineTunedModelRef | BaseModelRef
-    sku: Sku = Sku()
-    rai_policy: str | None = None
-    version_upgrade_option: (
+    account: Annotated[Name, Identity(note="and the address")]
+    deployment_name: Annotated[
+        Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")] | None,
+        Identity("name", "and the address"),
+    ] = None
+    model: Annotated[
+        FineTunedModelRef | BaseModelRef,
+        InPlace(note="a fine-tune enters as its job key and account"),
+    ]
+    sku: Annotated[Sku, InPlace()] = Sku()
+    rai_policy: Annotated[str | None, InPlace()] = None
+    version_upgrade_option: Annotated[
         Literal["OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired", "NoAutoUpgrade"]
-        | None
-    ) = None
-    protect: bool = False
-    on_missing: Literal["recreate", "warn"] = "recreate"
+        | None,
+        InPlace(),
+    ] = None
+    protect: Annotated[bool, Behaviour()] = False
+    on_missing: Annotated[Literal["recreate", "warn"], Behaviour()] = "recreate"
 
 
 # --- LocalRun ------------------------------------------------------------------------------
@@ -185,16 +209,16 @@ class LocalHyperparameters(SpecModel):
     epochs: float | None = Field(default=None, gt=0)
     max_steps: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=16, ge=1)
-    per_device_batch_size: int = Field(default=4, ge=1)
+    per_device_batch_size: Annotated[int, Placement(), Field(ge=1)] = 4
     learning_rate: float = Field(default=2e-4, gt=0)
     lr_scheduler: str = "linear"
     warmup_fraction: float = Field(default=0.0, ge=0, lt=1)
     max_seq_len: int = Field(default=2048, ge=8)
     packing: bool = False
     precision: Literal["bf16", "fp16", "fp32"] = "bf16"
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: Annotated[bool, Placement("same result")] = False
     seed: int = 42
-    beta: float = Field(default=0.1, gt=0)
+    beta: Annotated[float, Identity(note="dpo only"), Field(gt=0)] = 0.1
 
 
 class Compute(SpecModel):
@@ -210,15 +234,18 @@ class LocalOutputs(SpecModel):
 
 
 class LocalRunSpec(SpecModel):
-    base_model: LocalBaseModel
-    method: Literal["sft", "dpo"] = "sft"
-    training_data: Name
-    validation_data: Name | None = None
-    loss_on: Literal["assistant", "all"] = "assistant"
-    adapter: Adapter = Adapter()
-    hyperparameters: LocalHyperparameters = LocalHyperparameters()
-    compute: Compute = Compute()
-    outputs: LocalOutputs = LocalOutputs()
+    base_model: Annotated[
+        LocalBaseModel,
+        Identity(note="the weights', tokenizer's and template's sha256, not the paths"),
+    ]
+    method: Annotated[Literal["sft", "dpo"], Identity()] = "sft"
+    training_data: Annotated[Name, Identity(note="the file's sha256")]
+    validation_data: Annotated[Name | None, Identity(note="the file's sha256")] = None
+    loss_on: Annotated[Literal["assistant", "all"], Identity()] = "assistant"
+    adapter: Annotated[Adapter, Identity()] = Adapter()
+    hyperparameters: Annotated[LocalHyperparameters, Identity()] = LocalHyperparameters()
+    compute: Annotated[Compute, Placement()] = Compute()
+    outputs: Annotated[LocalOutputs, Behaviour()] = LocalOutputs()
 
 
 # --- Envelope ------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ reference of specs/README.md, both generated from the pydantic models in `models
     python -m reconciler.specs.schema --readme specs/README.md    # rewrite the generated tables
 
 The models say what is valid; this module adds what a reader needs: a description of every field
-(`FIELD_DOCS`, unless the model's `Field(description=…)` gives one), which fields enter an identity
-(`IDENTITY`), and the constraints that the models enforce in code rather than in types (a Dataset
-has exactly one of `path` and `url`; `${env:NAME}` in an Account's identity fields). Tests check
+(`FIELD_DOCS`, unless the model's `Field(description=…)` gives one), which identity a field
+enters (from the policy markers on the models, `reconciler.specs.fields`), and the constraints
+that the models enforce in code rather than in types (a Dataset has exactly one of `path` and
+`url`; `${env:NAME}` in an Account's identity fields). Tests check
 that the committed schema and README are not stale and that every field is described.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from reconciler.specs.fields import policy_at
 from reconciler.specs.loading import ENV_ALLOWED, ENV_REF
 from reconciler.specs.models import API_VERSION, SPEC_CLASSES, Metadata, SpecModel
 
@@ -209,46 +211,15 @@ FIELD_DOCS: dict[str, str] = {
     "LocalOutputs.keepCheckpoints": "Which checkpoints to keep once the run succeeds.",
 }
 
-# Kind → spec path → which identity the field enters (longest matching prefix wins; '' = none).
-IDENTITY: dict[str, dict[str, str]] = {
-    "Project": {"": ""},
-    "Account": {
-        "": "",
-        "subscription": "ARM id of the account",
-        "resourceGroup": "ARM id of the account",
-        "accountName": "ARM id of the account",
-    },
-    "Dataset": {
-        "": "",
-    },
-    "FineTune": {
-        "": "",
-        "baseModel": "job key (a chained upstream enters as its own job key)",
-        "trainingData": "job key (the file's sha256, not its name)",
-        "validationData": "job key (the file's sha256, not its name)",
-        "method": "job key",
-        "seed": "job key",
-        "suffix": "no: the label of the job suffix `{suffix or name}-{key[:8]}`",
-    },
-    "Deployment": {
-        "": "`ftops-key` tag",
-        "account": "address and `ftops-key` tag",
-        "deploymentName": "address and `ftops-key` tag",
-        "model": "`ftops-key` tag (a fine-tune enters as its job key and account)",
-        "protect": "",
-        "onMissing": "",
-    },
-    "LocalRun": {
-        "": "run key",
-        "baseModel": "run key (the weights', tokenizer's and template's sha256, not the paths)",
-        "trainingData": "run key (the file's sha256)",
-        "validationData": "run key (the file's sha256)",
-        "hyperparameters.perDeviceBatchSize": "no (placement)",
-        "hyperparameters.gradientCheckpointing": "no (same result)",
-        "hyperparameters.beta": "run key (dpo only)",
-        "compute": "no (placement)",
-        "outputs": "",
-    },
+# Kind → the name of the identity its `Identity`/`InPlace`/`Replaces` fields enter. Which fields
+# enter it, and what a change of each does, is declared on the models (reconciler/specs/fields.py).
+KEY_NAMES: dict[str, str] = {
+    "Project": "",
+    "Account": "",
+    "Dataset": "the file name `{dataset}.{sha256[:16]}.jsonl`",
+    "FineTune": "job key",
+    "Deployment": "`ftops-key` tag",
+    "LocalRun": "run key",
 }
 
 ENV_REF_PATTERN = ENV_REF.pattern  # anywhere in the value; the loader substitutes it
@@ -382,13 +353,19 @@ def _refs(prop: dict[str, Any]) -> list[str]:
 
 
 def _identity(kind: str, dotted: str) -> str:
-    table = IDENTITY[kind]
-    parts = dotted.split(".")
-    for end in range(len(parts), -1, -1):
-        prefix = ".".join(parts[:end])
-        if prefix in table:
-            return table[prefix]
-    return ""
+    """The reference table's words for a field's policy marker."""
+    policy = policy_at(SPEC_CLASSES[kind], dotted)
+    if policy is None:
+        return ""
+    note = f" ({policy.note})" if policy.note else ""
+    if policy.in_key:
+        effect = {"in-place": "; updated in place", "replace": "; forces replacement"}
+        return KEY_NAMES[kind] + effect.get(policy.effect, "") + note
+    if not policy.secret_free:
+        return f"no; {policy.note}"
+    if policy.effect == "new":
+        return policy.note  # where the resource lives: another value is another resource
+    return f"no ({policy.note})" if policy.note else "no"
 
 
 def _type_text(prop: dict[str, Any], defs: dict[str, Any]) -> str:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from reconciler.localruns import RESULTS_COLUMNS, STATUS, read_json, write_json_atomic
+from reconciler.fileio import read_json, write_atomic, write_json_atomic
+from reconciler.localruns import RESULTS_COLUMNS, STATUS
 
 
 def truncate_results(path: Path, upto_step: int) -> None:
@@ -20,12 +21,11 @@ def truncate_results(path: Path, upto_step: int) -> None:
         return
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto_step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, RESULTS_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, RESULTS_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
 
 
 class ResultsCsv(TrainerCallback):

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from reconciler.fileio import short_digest
+
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -23,7 +25,7 @@ def dequantised_gguf_dir(model_dir: Path, gguf_file: str, digest: str, cache_dir
     """A safetensors copy of a GGUF base (dequantising takes ~17 s for 135M); cached by digest."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target = cache_dir / "gguf" / digest.removeprefix("sha256:")[:16]
+    target = cache_dir / "gguf" / short_digest(digest)
     if (target / "config.json").exists():
         return target
     tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf_file, local_files_only=True)

@@ -21,6 +21,7 @@ import torch
 from datasets import Dataset
 
 from reconciler import localruns as lr
+from reconciler.fileio import read_json, write_json_atomic
 from reconciler.training import callbacks as cb
 from reconciler.training.encode import dpo_rows, sft_rows
 from reconciler.training.model import (
@@ -277,7 +278,7 @@ def train(run_dir: Path, lock: dict, status: cb.StatusJson) -> dict:
         },
         "finished": time.time(),
     }
-    lr.write_json_atomic(run_dir / lr.OUTPUTS, outputs)  # the commit marker: last
+    write_json_atomic(run_dir / lr.OUTPUTS, outputs)  # the commit marker: last
     status.write(phase="succeeded", step=metrics["global_step"], loss=metrics["train_loss"])
     return outputs
 
@@ -285,7 +286,7 @@ def train(run_dir: Path, lock: dict, status: cb.StatusJson) -> dict:
 def main(run_dir: Path) -> int:
     lock = json.loads((run_dir / lr.SPEC_LOCK).read_text())
     rank, _ = _world()
-    previous = lr.read_json(run_dir / lr.STATUS) or {}
+    previous = read_json(run_dir / lr.STATUS) or {}
     status = cb.StatusJson(
         run_dir, {"pid": os.getpid(), "attempt": int(previous.get("attempt", 0)) + 1}
     )

@@ -32,10 +32,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.mgmt.cognitiveservices import models as arm_models
 
+from reconciler.emulator import server as emulator_server
 from tests.contract import swagger as sw
 from tests.helpers import SUBSCRIPTION, arm_client, openai_client
-
-emulator_server = pytest.importorskip("reconciler.emulator.server")
 
 RG = "rg-contract"
 ACCOUNT = "acct-contract"
@@ -156,7 +155,7 @@ class _BlobServer(http.server.BaseHTTPRequestHandler):
     """A stand-in for the blob a Files_Import content_url points at (the emulator fetches only
     from loopback)."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         body = _training_jsonl()
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -452,16 +451,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     BLOB_URL = f"http://127.0.0.1:{blobs.server_address[1]}"
     emu = emulator_server.start_background(state=state, record_bodies=True)
     try:
-        listed = _control(emu.url, "/_emulator/operations")
-        if isinstance(listed, dict):
-            listed = listed.get("operations", listed.get("value", []))
+        listed = _control(emu.url, "/_emulator/operations")["operations"]
+        assert listed, "the emulator lists no operations: every check below would pass vacuously"
         result = Scenario(emu.url, listed)
         started = time.monotonic()
         _drive(emu.url, result)
         result.notes.append(f"scenario took {time.monotonic() - started:.1f}s")
-        log = _control(emu.url, "/_emulator/requests")
-        if isinstance(log, dict):
-            log = log.get("requests", log.get("value", []))
+        log = _control(emu.url, "/_emulator/requests")["requests"]
         result.log = [e for e in log if not e["path"].startswith("/_emulator")]
         yield result
     finally:
@@ -644,6 +640,7 @@ def test_official_example_requests_are_answered_as_documented(scenario: Scenario
 def test_verbatim_example_requests_get_a_documented_answer(scenario: Scenario) -> None:
     """Byte-for-byte example bodies (ids of resources this emulator never had): success as
     documented, or a documented error (400/404 ErrorResponse)."""
+    assert scenario.verbatim, "no verbatim example request was sent"
     problems = []
     for a in scenario.verbatim:
         where = f"{a.what} (verbatim) → {a.status}"

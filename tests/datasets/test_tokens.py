@@ -10,6 +10,7 @@ import pytest
 import tiktoken
 
 from reconciler.datasets import default_epochs, encodings, inspect_dataset
+from reconciler.fileio import bytes_digest
 
 VENDORED = Path(__file__).resolve().parents[1] / "data" / "real"
 REAL_FILES = sorted(p for p in VENDORED.rglob("*.jsonl"))
@@ -116,7 +117,7 @@ def test_rank_files_load_offline_and_match_tiktokens_hash(
     for name in encodings.RANK_FILES:
         enc = encodings.get_encoding(name)
         assert enc.encode_ordinary("hello world") == tiktoken_reference(name)
-    hashes = {encodings.sha256_of(p.read_bytes()) for p in tmp_path.iterdir()}
+    hashes = {bytes_digest(p.read_bytes()) for p in tmp_path.iterdir()}
     assert hashes == {r.sha256 for r in encodings.RANK_FILES.values()}
 
 

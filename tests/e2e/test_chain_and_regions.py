@@ -17,7 +17,7 @@ def test_chain_and_cross_region_copy(
     specs = str(example("chain-and-regions"))
     assert main(["plan", specs, "--emulator", "--detailed-exitcode"]) == 2
     out = capsys.readouterr().out
-    assert "reason: upstream fine-tune travel-base will be trained first" in out
+    assert "reason: new: upstream fine-tune travel-base will be trained first" in out
 
     assert main(["apply", specs, "--emulator", "--yes", "--wait"]) == 0
     assert main(["plan", specs, "--emulator", "--detailed-exitcode"]) == 0

@@ -36,8 +36,9 @@ def test_deployment_deleted_outside_ftops_is_recreated(
     ).result()
     [change] = [c for c in plan_json(applied, capsys)["changes"] if c["action"] != "noop"]
     assert change["address"] == "deployment/main/travel" and change["action"] == "create"
-    assert change["reason"].startswith("missing: not found in the account")
-    assert "15 days without traffic" in change["reason"]
+    assert change["reason"]["why"] == "missing"
+    assert change["reason"]["text"].startswith("missing: not found in the account")
+    assert "15 days without traffic" in change["reason"]["text"]
     assert main(["apply", applied, "--emulator", "--yes", "--wait"]) == 0
 
 
@@ -52,7 +53,10 @@ def test_capacity_changed_in_the_portal_is_put_back(
     ).result()
     [change] = [c for c in plan_json(applied, capsys)["changes"] if c["action"] != "noop"]
     assert change["action"] == "update"
-    assert change["reason"] == "spec changed: sku.capacity 7 → 1"
+    assert change["reason"]["why"] == "drifted"
+    assert change["reason"]["text"] == "changed outside ftops: sku.capacity 7 (live) → 1 (spec)"
+    [field] = change["reason"]["fields"]
+    assert (field["path"], field["before"], field["after"]) == ("sku.capacity", 7, 1)
     assert main(["apply", applied, "--emulator", "--yes"]) == 0
     assert arm.deployments.get(RG, ACCOUNT, "travel").sku.capacity == 1
 
@@ -62,7 +66,7 @@ def test_changed_dataset_shows_a_data_diff(applied: str, capsys) -> None:  # typ
     lines = data.read_text().splitlines()
     extra = lines[0].replace("Paris", "Lisbon").replace("France", "Portugal")
     assert extra != lines[0]
-    data.write_text("\n".join(lines[1:] + [extra, lines[2].replace("?", "??")]) + "\n")
+    data.write_text("\n".join([*lines[1:], extra, lines[2].replace("?", "??")]) + "\n")
     plan = plan_json(applied, capsys)
     actions = {c["address"]: c["action"] for c in plan["changes"]}
     assert actions == {
@@ -72,4 +76,7 @@ def test_changed_dataset_shows_a_data_diff(applied: str, capsys) -> None:  # typ
     }
     [diff] = plan["estimates"]["data_diffs"]
     assert (diff["added_examples"], diff["removed_examples"]) == (2, 1)
+    train = next(c for c in plan["changes"] if c["action"] == "train")
+    assert train["reason"]["text"].startswith("spec changed: trainingData: travel (sha 13663c04 → ")
+    assert train["reason"]["text"].endswith(", +2 / −1 examples)")
     assert diff["token_delta"] is not None and diff["token_delta"] > 0

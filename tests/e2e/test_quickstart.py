@@ -26,7 +26,7 @@ def test_plan_apply_plan(use_emulator: RunningEmulator, example, capsys) -> None
     assert "↑ file/main/travel  upload\n      reason: new: not uploaded to this account yet" in out
     assert "+ finetune/main/travel-v1  train\n      reason: new" in out
     assert "+ deployment/main/travel  create\n      reason: new" in out
-    assert "model.name: (known after training)" in out
+    assert "model: (known after training)" in out
     assert "Estimates (not a quote):" in out
 
     code, _, err = run(
@@ -78,8 +78,22 @@ def test_plan_json_is_versioned(use_emulator: RunningEmulator, example, capsys) 
     code, out, _ = run(capsys, "plan", specs, "--emulator", "--format", "json")
     assert code == 0
     plan = json.loads(out)
-    assert plan["format_version"] == 1 and plan["has_changes"]
+    assert plan["format_version"] == 2 and plan["has_changes"]
     assert [c["action"] for c in plan["changes"]] == ["upload", "train", "create"]
+
+
+def test_saved_plan_of_an_older_format_is_refused(
+    use_emulator: RunningEmulator,
+    example,  # type: ignore[no-untyped-def]
+    capsys,
+    tmp_path: Path,
+) -> None:
+    specs = str(example("quickstart"))
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps({"format_version": 1, "project": "quickstart", "changes": []}))
+    code, _, err = run(capsys, "apply", specs, "--emulator", "--yes", "--plan", str(old))
+    assert code == 4
+    assert "GUARD_BAD_SAVED_PLAN" in err and "Traceback" not in err
 
 
 def test_saved_plan_is_refused_when_live_state_moved(

@@ -26,7 +26,7 @@ def control(emulator: HasUrl, name: str, body: dict[str, Any] | None = None) -> 
         method="GET" if body is None else "POST",
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request) as response:  # loopback
         return json.loads(response.read())
 
 

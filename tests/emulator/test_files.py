@@ -87,6 +87,7 @@ def test_expiry_in_both_spellings(emulator: Any, client: Any) -> None:
         {"expires_after.anchor": "created_at", "expires_after.seconds": "1209600"},
     )
     assert dotted["expires_at"] == dotted["created_at"] + 1_209_600
+    assert {expiring.id, dotted["id"]} <= {f.id for f in client.files.list()}
     advance(emulator, 1_209_700)
     assert {f.id for f in client.files.list()}.isdisjoint({expiring.id, dotted["id"]})
 
@@ -113,7 +114,7 @@ def _multipart_upload(url: str, account: str, fields: dict[str, str]) -> dict[st
         data=body,
         headers={"api-key": "k", "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request) as response:  # loopback
         assert response.status == 201
         return dict(json.loads(response.read()))
 
@@ -121,7 +122,7 @@ def _multipart_upload(url: str, account: str, fields: dict[str, str]) -> dict[st
 @pytest.fixture
 def content_server() -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             self.send_response(200)
             self.end_headers()
             self.wfile.write(chat_lines(12))
@@ -181,7 +182,7 @@ def test_stable_api_version_works_and_has_no_pause(
 
 def _status(url: str, headers: dict[str, str]) -> int:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:  # noqa: S310
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code

@@ -217,6 +217,7 @@ def test_continuous_fine_tuning_and_models(emulator: Any, client: Any) -> None:
 
 def test_delete_job(emulator: Any, client: Any) -> None:
     job = trained_job(emulator, client)
+    assert job.fine_tuned_model in {m.id for m in client.models.list()}  # listed before the delete
     response = client.delete(f"/fine_tuning/jobs/{job.id}", cast_to=httpx2.Response)
     assert response.status_code == 204
     with pytest.raises(openai.NotFoundError):

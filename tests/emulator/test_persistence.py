@@ -58,7 +58,7 @@ def _wait_until_up(url: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{url}/_emulator/clock", timeout=1)  # noqa: S310 - loopback
+            urllib.request.urlopen(f"{url}/_emulator/clock", timeout=1)  # loopback
             return
         except OSError:
             time.sleep(0.05)

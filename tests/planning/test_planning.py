@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,9 @@ from reconciler.live import (
     LiveState,
 )
 from reconciler.planning import PlanOptions, check_guards, plan
-from reconciler.plans import UNKNOWN, Action, Plan
+from reconciler.plans import Action, Plan, PutDeployment, Step, Why
+from reconciler.providers.azure import arm_deployment, arm_id
+from reconciler.rendering import reason_text
 from reconciler.specs.loading import load_paths
 from reconciler.specs.references import check_references
 
@@ -42,7 +45,11 @@ def desired_of(directory: Path, **digests: str) -> DesiredState:
 
 
 def actions(p: Plan) -> dict[str, str]:
-    return {c.address: c.action.value for c in p.changes}
+    return {str(c.address): c.action.value for c in p.changes}
+
+
+def change_at(p: Plan, address: str) -> Any:
+    return next(c for c in p.changes if str(c.address) == address)
 
 
 @pytest.fixture
@@ -86,10 +93,14 @@ def test_fresh_account_plans_upload_train_and_create(quickstart: DesiredState) -
         "finetune/main/travel-v1": "train",
         "deployment/main/travel": "create",
     }
-    assert [c.reason for c in p.changes] == ["new: not uploaded to this account yet", "new", "new"]
+    assert [reason_text(c.reason) for c in p.changes] == [
+        "new: not uploaded to this account yet",
+        "new",
+        "new",
+    ]
     create = p.changes[2]
-    assert create.payload["body"]["properties"]["model"]["name"] == UNKNOWN
-    assert create.depends_on == ("finetune/main/travel-v1",)
+    assert isinstance(create, PutDeployment) and create.target.model is None
+    assert [str(a) for a in create.depends_on] == ["finetune/main/travel-v1"]
 
 
 def test_converged_live_state_is_a_noop(quickstart: DesiredState) -> None:
@@ -123,13 +134,13 @@ def test_running_job_is_a_wait_with_progress(quickstart: DesiredState) -> None:
     p = plan(quickstart, live)
     assert actions(p)["finetune/main/travel-v1"] == "wait"
     assert actions(p)["deployment/main/travel"] == "create"
-    assert p.changes[-1].payload["body"]["properties"]["model"]["name"] == UNKNOWN
+    assert change_at(p, "deployment/main/travel").target.model is None
 
 
 def test_changed_data_trains_a_new_job_and_cascades_to_the_deployment() -> None:
     old = desired_of(EXAMPLES / "quickstart")
     new = desired_of(EXAMPLES / "quickstart", travel="cd" * 32)
-    job = trained(old, "travel-v1")
+    job = trained(old, "travel-v1", training_file="file-1", seed=42)
     live = LiveState(
         accounts={
             "main": AccountLive(
@@ -148,11 +159,15 @@ def test_changed_data_trains_a_new_job_and_cascades_to_the_deployment() -> None:
         "finetune/main/travel-v1": "train",
         "deployment/main/travel": "update",
     }
-    assert p.changes[0].reason.startswith("dataset changed: travel.abababababababab.jsonl →")
-    assert p.changes[1].reason.startswith("spec or data changed")
-    update = p.changes[2]
-    assert {f.path for f in update.fields} == {"model.name", "tags.ftops-key"}
-    assert update.depends_on == ("finetune/main/travel-v1",)
+    upload, train, update = p.changes
+    assert reason_text(upload.reason) == "spec changed: content: travel (sha abababab → cdcdcdcd)"
+    [data] = train.reason.fields
+    assert (data.path, data.before, data.after) == ("trainingData", "ab" * 8, "cd" * 8)
+    assert update.reason.why is Why.UPSTREAM_CHANGED
+    assert reason_text(update.reason) == (
+        "model: upstream fine-tune travel-v1 retrains (known after training)"
+    )
+    assert [str(a) for a in update.depends_on] == ["finetune/main/travel-v1"]
 
 
 def test_model_and_capacity_change_is_split_into_two_ordered_calls(
@@ -169,9 +184,10 @@ def test_model_and_capacity_change_is_split_into_two_ordered_calls(
         }
     )
     [change] = plan(quickstart, live).pending
-    assert change.action is Action.UPDATE
-    assert change.payload["steps"] == ["put-keep-capacity", "patch-sku"]
-    assert "sku.capacity 5 → 1" in change.reason
+    assert change.action is Action.UPDATE and isinstance(change, PutDeployment)
+    assert change.steps == (Step.PUT_KEEP_CAPACITY, Step.PATCH_SKU)
+    assert change.reason.why is Why.DRIFTED  # the ftops-key tag matches: the portal moved it
+    assert "sku.capacity 5 (live) → 1 (spec)" in reason_text(change.reason)
 
 
 def test_sku_name_change_forces_replacement_and_protect_refuses_it(tmp_path: Path) -> None:
@@ -189,7 +205,8 @@ def test_sku_name_change_forces_replacement_and_protect_refuses_it(tmp_path: Pat
         }
     )
     [change] = plan(d, live).pending
-    assert change.action is Action.REPLACE and "forces replacement" in change.reason
+    assert change.action is Action.REPLACE
+    assert "sku.name forces replacement" in reason_text(change.reason)
     protected = d.model_copy(
         update={"deployments": tuple(x.model_copy(update={"protect": True}) for x in d.deployments)}
     )
@@ -251,20 +268,29 @@ def test_chain_and_cross_region_copy() -> None:
     d = desired_of(EXAMPLES / "chain-and-regions")
     p = plan(d, LiveState())
     assert actions(p)["finetune/eastus2/travel-hotel"] == "train"
-    downstream = next(c for c in p.changes if c.address == "finetune/eastus2/travel-hotel")
-    assert downstream.reason == "upstream fine-tune travel-base will be trained first"
-    assert "finetune/eastus2/travel-base" in downstream.depends_on
+    downstream = change_at(p, "finetune/eastus2/travel-hotel")
+    assert (
+        reason_text(downstream.reason)
+        == "new: upstream fine-tune travel-base will be trained first"
+    )
+    assert "finetune/eastus2/travel-base" in [str(a) for a in downstream.depends_on]
     base = trained(d, "travel-base")
     hotel = trained(d, "travel-hotel")
     live = LiveState(accounts={"eastus2": AccountLive(account="eastus2", jobs=(base, hotel))})
     p = plan(d, live)
-    sweden = next(c for c in p.changes if c.address == "deployment/swedencentral/hotel")
-    model = sweden.payload["body"]["properties"]["model"]
-    assert model["name"] == hotel.fine_tuned_model
-    assert model["source"] == (
-        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups"
-        "/ftops-chain/providers/Microsoft.CognitiveServices/accounts/"
-        "ftops-chain-eastus2"
+    sweden = change_at(p, "deployment/swedencentral/hotel")
+    assert sweden.target.model == hotel.fine_tuned_model
+    assert sweden.target.trained_in == "eastus2"
+    source = d.accounts["eastus2"]
+    body = arm_deployment(sweden.target, source, cross_tenant=False, capacity=None)
+    assert (
+        body.properties.model.source
+        == arm_id(source)
+        == (
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups"
+            "/ftops-chain/providers/Microsoft.CognitiveServices/accounts/"
+            "ftops-chain-eastus2"
+        )
     )
 
 
@@ -295,7 +321,7 @@ def test_checkpoint_epoch_maps_to_the_checkpoint_model(quickstart: DesiredState)
     )
     live = LiveState(accounts={"main": AccountLive(account="main", jobs=(job,))})
     [create] = plan(d, live).pending
-    assert create.payload["body"]["properties"]["model"]["name"] == "m:ckpt-step-20"
+    assert isinstance(create, PutDeployment) and create.target.model == "m:ckpt-step-20"
 
 
 def test_plan_round_trips_through_json(quickstart: DesiredState) -> None:

@@ -110,7 +110,7 @@ def test_no_stale_docs() -> None:
     known = {f"{model}.{alias}" for model, alias in field_aliases()}
     assert set(schema_module.FIELD_DOCS) <= known
     assert set(schema_module.MODEL_DOCS) <= set(all_models())
-    assert set(schema_module.IDENTITY) == set(SPEC_CLASSES)
+    assert set(schema_module.KEY_NAMES) == set(SPEC_CLASSES)
 
 
 @pytest.mark.parametrize(("model", "alias"), field_aliases())

@@ -87,3 +87,60 @@ def workspace(tiny_source: Path, tmp_path: Path) -> Workspace:
     root = tmp_path / "repo"
     shutil.copytree(tiny_source, root)
     return Workspace(root=root)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one `ftops apply --wait` of a LocalRun did: its planned change, the run, its state."""
+
+    change: Any
+    run: Path
+    state: localruns.LocalRunState
+
+
+def apply_run(
+    ws: Workspace,
+    name: str,
+    spec: LocalRunSpec,
+    *,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 240,
+    retry_failed: bool = False,
+) -> Applied:
+    """Apply a spec set holding this LocalRun the way the CLI does: load the workspace, plan,
+    and run the applier with the local provider (no cloud accounts)."""
+    from reconciler.applying import ApplyOptions
+    from reconciler.planning import PlanOptions
+    from reconciler.session import Quiet, applier_for
+    from reconciler.workspace import load_workspace
+
+    specs = write_specs(ws, name, spec)
+    loaded = load_workspace([specs], count_tokens=False)
+    options = ApplyOptions(
+        wait=True, timeout_s=timeout_s, plan_options=PlanOptions(retry_failed=retry_failed)
+    )
+    progress = Quiet()
+    applier_for(loaded, None, progress, options, local_env=env).run()
+    [change] = [c for c in progress.first.changes if str(c.address) == f"localrun/{name}"]
+    run = localruns.run_dir(ws.root, name, loaded.desired.local_runs[0].key)
+    return Applied(change=change, run=run, state=localruns.read_run_state(run, verify=True))
+
+
+def write_specs(ws: Workspace, name: str, spec: LocalRunSpec) -> Path:
+    """A Project, the toy datasets and the LocalRun, as YAML in the workspace root."""
+    import yaml
+
+    body = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if spec.method == "dpo":
+        body["trainingData"] = "dpo"
+    docs = [
+        {"kind": "Project", "metadata": {"name": "local"}},
+        *(
+            {"kind": "Dataset", "metadata": {"name": n}, "spec": {"path": p}}
+            for n, p in (("train", ws.train), ("valid", ws.valid), ("dpo", ws.dpo))
+        ),
+        {"kind": "LocalRun", "metadata": {"name": name}, "spec": body},
+    ]
+    path = ws.root / "ftops.yaml"
+    path.write_text(yaml.safe_dump_all([{"apiVersion": "ftops/v1", **d} for d in docs]))
+    return path

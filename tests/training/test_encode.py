@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from reconciler.training.encode import IGNORE, TemplateError, encode_chat  # noqa: E402
-from tests.training import tiny  # noqa: E402
+from reconciler.training.encode import IGNORE, TemplateError, encode_chat
+from tests.training import tiny
 
 pytestmark = pytest.mark.local
 

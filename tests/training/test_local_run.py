@@ -14,9 +14,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from reconciler import localruns as lr  # noqa: E402
-from reconciler.providers.local import LocalRunner, log_tail  # noqa: E402
-from tests.training.conftest import Workspace  # noqa: E402
+from reconciler import localruns as lr
+from reconciler.fileio import read_json
+from reconciler.plans import Action, Why
+from reconciler.providers.local import LocalRunner, log_tail
+from tests.training.conftest import Workspace, apply_run
 
 pytestmark = pytest.mark.local
 
@@ -24,13 +26,13 @@ NAME = "calc"
 
 
 def run_to_end(ws: Workspace, name: str = NAME, **overrides) -> tuple[Path, lr.LocalRunState]:
+    """`ftops apply --wait` of a new LocalRun: planned as a new run, trained to the end."""
     spec = ws.spec(**overrides)
-    key, resolved, run = ws.resolve(name, spec)
-    runner = LocalRunner(env={"FTOPS_TORCH_THREADS": "2"})
-    action, state = runner.ensure(name, key, resolved, run, timeout_s=240)
-    assert action == "train"
-    assert state.phase == "succeeded", log_tail(run, 40)
-    return run, state
+    applied = apply_run(ws, name, spec, env={"FTOPS_TORCH_THREADS": "2"})
+    assert applied.change.action is Action.TRAIN and applied.change.reason.why is Why.NEW
+    assert applied.run == ws.resolve(name, spec)[2]
+    assert applied.state.phase == "succeeded", log_tail(applied.run, 40)
+    return applied.run, applied.state
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +57,12 @@ def read_rows(run: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def test_sft_run_commits_adapter_results_and_outputs(reference) -> None:
     ws, run = reference
-    outputs = lr.read_json(run / lr.OUTPUTS)
+    outputs = read_json(run / lr.OUTPUTS)
     assert outputs is not None and outputs["key"].startswith(run.name)
     assert set(outputs["adapter"]["files"]) >= {"adapter_model.safetensors", "adapter_config.json"}
     assert lr.read_run_state(run, verify=True).phase == "succeeded"
     assert not (run / "adapter.tmp").exists()
-    config = lr.read_json(run / "adapter/adapter_config.json")
+    config = read_json(run / "adapter/adapter_config.json")
     assert config is not None and config["base_model_name_or_path"] == ws.base
     metrics = outputs["metrics"]
     assert metrics["global_step"] == 12 and metrics["train_tokens"] > 0
@@ -79,11 +81,11 @@ def test_sft_run_commits_adapter_results_and_outputs(reference) -> None:
 
 def test_reapply_is_a_noop(reference, monkeypatch: pytest.MonkeyPatch) -> None:
     ws, run = reference
-    key, resolved, again = ws.resolve(NAME, ws.spec())
-    assert again == run
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("spawned a trainer"))
-    action, state = LocalRunner().ensure(NAME, key, resolved, run)
-    assert action == "noop" and state.phase == "succeeded"
+    applied = apply_run(ws, NAME, ws.spec())
+    assert applied.run == run
+    assert applied.change.action is Action.NOOP and applied.change.reason.why is Why.UP_TO_DATE
+    assert applied.state.phase == "succeeded"
 
 
 def test_kill_9_then_apply_resumes_to_the_same_adapter(reference, workspace: Workspace) -> None:
@@ -109,13 +111,14 @@ def test_kill_9_then_apply_resumes_to_the_same_adapter(reference, workspace: Wor
     planted = run / "checkpoints/checkpoint-8"
     planted.mkdir(parents=True, exist_ok=True)
     (planted / "adapter_model.safetensors").write_bytes(b"garbage")
-    assert lr.plan_action(lr.read_run_state(run)) == ("resume", "resume from checkpoint 4")
-
-    action, state = LocalRunner(env={"FTOPS_TORCH_THREADS": "2"}).ensure(
-        NAME, key, resolved, run, timeout_s=240
+    applied = apply_run(workspace, NAME, spec, env={"FTOPS_TORCH_THREADS": "2"})
+    assert applied.change.action is Action.TRAIN
+    assert (applied.change.reason.why, applied.change.reason.detail) == (
+        Why.RESUME,
+        "from checkpoint 4",
     )
-    assert action == "resume" and state.phase == "succeeded", log_tail(run, 40)
-    outputs = lr.read_json(run / lr.OUTPUTS)
+    assert applied.state.phase == "succeeded", log_tail(run, 40)
+    outputs = read_json(run / lr.OUTPUTS)
     assert outputs is not None and outputs["resumedFrom"] == "checkpoint-4"
     adapter = "adapter/adapter_model.safetensors"
     assert (run / adapter).read_bytes() == (reference_run / adapter).read_bytes()
@@ -148,6 +151,6 @@ def test_two_processes_under_accelerate(workspace: Workspace) -> None:
         outputs={"saveEverySteps": 100},
     )
     assert state.outputs["device"]["worldSize"] == 2
-    spec_lock = lr.read_json(run / lr.SPEC_LOCK)
+    spec_lock = read_json(run / lr.SPEC_LOCK)
     assert spec_lock is not None and spec_lock["plan"]["gradientAccumulation"] == 1
     assert len(read_rows(run)[1]) == 12

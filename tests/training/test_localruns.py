@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import fileio
 from reconciler import localruns as lr
-from reconciler.specs.models import LocalRunSpec
+from reconciler.desired import DesiredLocalRun, DesiredState
+from reconciler.errors import Location
+from reconciler.live import LiveState
+from reconciler.planning import PlanOptions, plan
+from reconciler.providers.local import LocalRuns
+from reconciler.specs.models import LocalRunSpec, ProjectSpec
 
 
 def make_spec(**overrides: object) -> LocalRunSpec:
@@ -99,7 +105,7 @@ def test_digest_cache_skips_unchanged_files(repo: Path, monkeypatch: pytest.Monk
     spec = make_spec()
     key = key_of(repo, spec)
     assert (repo / ".ftops/cache/digests.json").exists()
-    monkeypatch.setattr(lr, "sha256_file", lambda path: pytest.fail(f"re-hashed {path}"))
+    monkeypatch.setattr(fileio, "file_digest", lambda path: pytest.fail(f"re-hashed {path}"))
     assert key_of(repo, spec) == key
 
 
@@ -121,13 +127,36 @@ def write(path: Path, value: object) -> None:
     path.write_text(json.dumps(value))
 
 
+KEY = "ab" * 32
+
+
+def planned(root: Path, *, retry_failed: bool = False) -> tuple[str, str, str | None]:
+    """What `plan` decides for a LocalRun whose run directory is in this state: the run is read
+    by the local provider and planned by the planner, as `ftops plan` does."""
+    run = DesiredLocalRun(name="bot", key=KEY, spec={}, location=Location(file="ftops.yaml"))
+    desired = DesiredState(
+        project="p",
+        project_spec=ProjectSpec(),
+        accounts={},
+        datasets={},
+        facts={},
+        files=(),
+        fine_tunes=(),
+        deployments=(),
+        local_runs=(run,),
+    )
+    live = LiveState(local_runs={"bot": LocalRuns(root).read("bot", KEY)})
+    [change] = plan(desired, live, PlanOptions(retry_failed=retry_failed)).changes
+    return change.action.value, change.reason.why.value, change.reason.detail
+
+
 def test_state_phases_and_plan_actions(tmp_path: Path) -> None:
-    run = tmp_path / "run"
+    run = lr.run_dir(tmp_path, "bot", KEY)
     assert lr.read_run_state(run).phase == "missing"
-    assert lr.plan_action(lr.read_run_state(run))[0] == "train"
+    assert planned(tmp_path)[:2] == ("train", "new")
 
     write(run / lr.SPEC_LOCK, {"key": "k"})
-    assert lr.plan_action(lr.read_run_state(run)) == ("resume", "restart an unfinished run")
+    assert planned(tmp_path) == ("train", "resume", "an unfinished run, from the start")
 
     write(run / lr.STATUS, {"phase": "running", "step": 5, "max_steps": 10, "loss": 1.5})
     (run / "checkpoints/checkpoint-4").mkdir(parents=True)
@@ -136,7 +165,7 @@ def test_state_phases_and_plan_actions(tmp_path: Path) -> None:
     state = lr.read_run_state(run)
     assert (state.phase, state.step, state.max_steps, state.loss) == ("partial", 5, 10, 1.5)
     assert state.last_checkpoint == 4
-    assert lr.plan_action(state) == ("resume", "resume from checkpoint 4")
+    assert planned(tmp_path) == ("train", "resume", "from checkpoint 4")
     assert lr.latest_complete_checkpoint(run) == run / "checkpoints/checkpoint-4"
 
     fd = lr.acquire_lock(run / lr.LOCK)
@@ -144,7 +173,7 @@ def test_state_phases_and_plan_actions(tmp_path: Path) -> None:
     try:
         state = lr.read_run_state(run)
         assert state.phase == "running" and state.pid == os.getpid()
-        assert lr.plan_action(state)[0] == "wait"
+        assert planned(tmp_path)[:2] == ("wait", "in-progress")
         assert lr.acquire_lock(run / lr.LOCK) is None
     finally:
         os.close(fd)
@@ -153,8 +182,8 @@ def test_state_phases_and_plan_actions(tmp_path: Path) -> None:
     write(run / lr.STATUS, {"phase": "failed", "error": "OOM"})
     state = lr.read_run_state(run)
     assert state.phase == "failed" and state.error == "OOM"
-    assert lr.plan_action(state)[0] == "failed"
-    assert lr.plan_action(state, retry_failed=True)[0] == "resume"
+    assert planned(tmp_path)[:2] == ("noop", "failed")
+    assert planned(tmp_path, retry_failed=True) == ("train", "retry", "OOM")
 
     (run / "adapter").mkdir()
     (run / "adapter/adapter_model.safetensors").write_bytes(b"A")
@@ -164,7 +193,7 @@ def test_state_phases_and_plan_actions(tmp_path: Path) -> None:
     )
     state = lr.read_run_state(run, verify=True)
     assert state.phase == "succeeded" and state.describe() == "succeeded (train loss 1)"
-    assert lr.plan_action(state)[0] == "noop"
+    assert planned(tmp_path)[:2] == ("noop", "up-to-date")
     (run / "adapter/adapter_model.safetensors").write_bytes(b"B")  # corrupted adapter
     assert lr.read_run_state(run, verify=True).phase != "succeeded"
 

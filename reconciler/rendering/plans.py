@@ -1,42 +1,26 @@
-"""Plans, diagnostics and status as text, JSON and markdown. Formats only; decides nothing."""
+"""Plans as text (Terraform-like), markdown (a PR comment) and JSON."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
 
-from reconciler.errors import Diagnostic
-from reconciler.live import LiveState
-from reconciler.plans import PLAN_FORMAT_VERSION, Action, Change, Plan, TrainingEstimate
+from reconciler.plans import (
+    PLAN_FORMAT_VERSION,
+    UNKNOWN,
+    Action,
+    Change,
+    Plan,
+    PutDeployment,
+    TrainingEstimate,
+    TrainJob,
+    UploadFile,
+    Wait,
+    Why,
+)
+from reconciler.rendering.reasons import reason_text, value_text
 
 NO_CHANGES = "No changes. The live state matches the specs."
-
-
-# --- diagnostics --------------------------------------------------------------------------
-
-
-def diagnostics_text(diagnostics: Iterable[Diagnostic]) -> str:
-    lines = []
-    for d in diagnostics:
-        where = f"{d.location}: " if d.location else ""
-        lines.append(f"{where}{d.code} {d.severity.value}: {d.message}")
-        if d.hint:
-            lines.append(f"  hint: {d.hint}")
-    return "\n".join(lines)
-
-
-def diagnostics_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([d.as_json() for d in diagnostics], indent=2)
-
-
-def diagnostics_summary(diagnostics: list[Diagnostic]) -> str:
-    errors = sum(1 for d in diagnostics if d.is_error)
-    warnings = sum(1 for d in diagnostics if d.severity.value == "warning")
-    return f"Found {errors} error(s) and {warnings} warning(s)."
-
-
-# --- plans --------------------------------------------------------------------------------
+_WHERE = {Why.DRIFTED: "changed outside ftops", Why.UPSTREAM_CHANGED: "upstream"}
 
 
 def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
@@ -46,34 +30,45 @@ def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
     else:
         body = [f"ftops will perform the following actions (project {plan.project}):", ""]
         for change in shown:
-            body.extend(_change_lines(change))
+            body.extend(_change_lines(plan, change))
     body.extend(_estimate_lines(plan))
     body.append("")
     body.append(_summary_line(plan))
     return "\n".join(body)
 
 
-def _change_lines(change: Change) -> list[str]:
+def _change_lines(plan: Plan, change: Change) -> list[str]:
     lines = [
         f"  {change.action.symbol} {change.address}  {change.action.value}",
-        f"      reason: {change.reason}",
+        f"      reason: {reason_text(change.reason, plan.estimates)}",
     ]
-    if change.progress:
+    if isinstance(change, Wait) and change.progress:
         lines.append(f"      progress: {change.progress}")
-    for f in change.fields:
-        if f.before is None:
-            lines.append(f"      {f.path}: {_value(f.after)}")
-        else:
-            suffix = "  # forces replacement" if f.forces_replacement else ""
-            lines.append(f"      {f.path}: {_value(f.before)} → {_value(f.after)}{suffix}")
+    lines.extend(f"      {name}: {value}" for name, value in _attributes(change))
+    for f in change.reason.fields:
+        notes = [_WHERE[f.why]] if f.why in _WHERE else []
+        notes += ["forces replacement"] if f.forces_replacement else []
+        comment = f"  # {', '.join(notes)}" if notes else ""
+        lines.append(f"      {f.path}: {value_text(f.before)} → {value_text(f.after)}{comment}")
     if change.depends_on:
-        lines.append(f"      after: {', '.join(change.depends_on)}")
+        lines.append(f"      after: {', '.join(str(a) for a in change.depends_on)}")
     lines.append("")
     return lines
 
 
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+def _attributes(change: Change) -> list[tuple[str, str]]:
+    """What a new resource will be: shown for uploads, trainings and creates."""
+    if isinstance(change, UploadFile):
+        return [("filename", change.filename)]
+    if isinstance(change, TrainJob):
+        rows = [("baseModel", change.base_model or UNKNOWN), ("trainingFile", change.training_file)]
+        if change.validation_file:
+            rows.append(("validationFile", change.validation_file))
+        return [*rows, ("suffix", change.suffix), ("fineTunedModel", UNKNOWN)]
+    if isinstance(change, PutDeployment) and change.action is Action.CREATE:
+        sku = change.target.sku
+        return [("model", change.target.model or UNKNOWN), ("sku", f"{sku.name} × {sku.capacity}")]
+    return []
 
 
 def _estimate_lines(plan: Plan) -> list[str]:
@@ -129,11 +124,14 @@ def _summary_line(plan: Plan) -> str:
 
 
 def plan_json(plan: Plan) -> str:
+    """The saved-plan JSON plus, per change, its reason in words; and the counts."""
     data = json.loads(plan.to_json())
+    for entry, change in zip(data["changes"], plan.changes, strict=True):
+        entry["reason"]["text"] = reason_text(change.reason, plan.estimates)
     data["summary"] = plan.counts()
     data["has_changes"] = plan.has_changes
     data["format_version"] = PLAN_FORMAT_VERSION
-    return json.dumps(data, indent=2)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def plan_markdown(plan: Plan) -> str:
@@ -144,7 +142,7 @@ def plan_markdown(plan: Plan) -> str:
         if c.action is not Action.NOOP:
             rows.append(
                 f"| `{c.action.symbol}` | `{c.address}` | {c.action.value} | "
-                f"{c.reason.replace('|', '/')} |"
+                f"{reason_text(c.reason, plan.estimates).replace('|', '/')} |"
             )
     details = "\n".join(_estimate_lines(plan)).strip()
     est = (
@@ -157,33 +155,3 @@ def plan_markdown(plan: Plan) -> str:
         + "\n".join(rows)
         + f"\n\n{_summary_line(plan)}{est}\n"
     )
-
-
-# --- status -------------------------------------------------------------------------------
-
-
-def status_text(plan: Plan, live: LiveState) -> str:
-    lines = [f"Project {plan.project}", ""]
-    for account, acct in sorted(live.accounts.items()):
-        lines.append(f"account {account}")
-        for job in sorted(acct.jobs, key=lambda j: j.created_at or 0):
-            model = f" → {job.fine_tuned_model}" if job.fine_tuned_model else ""
-            lines.append(f"  job {job.id} {job.status:<10} {job.suffix or ''}{model}")
-        for dep in acct.deployments:
-            owner = dep.tags.get("ftops-project", "-")
-            lines.append(
-                f"  deployment {dep.name} {dep.provisioning_state or ''} "
-                f"{dep.model_name} {dep.sku_name}×{dep.capacity} (owner {owner})"
-            )
-        lines.append("")
-    for name, run in sorted(live.local_runs.items()):
-        step = f" step {run.step}/{run.max_steps}" if run.step else ""
-        lines.append(f"local run {name} {run.phase}{step}")
-    drift = [c for c in plan.changes if c.action is not Action.NOOP]
-    lines.append("In sync." if not drift else "Out of sync:")
-    for c in drift:
-        lines.append(
-            f"  {c.action.symbol} {c.address}: {c.reason}"
-            + (f" ({c.progress})" if c.progress else "")
-        )
-    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""The applier on its own: typed changes dispatched to a fake provider, re-planned each round
+until converged; a provider that does not keep a change is a `ConvergenceError`."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.applying import Applier, ApplyOptions
+from reconciler.errors import ConvergenceError, ExitCode
+from reconciler.live import LiveState
+from reconciler.planning import plan
+from reconciler.session import Quiet
+from tests.applying.fake_cloud import FakeCloud
+from tests.planning.test_planning import EXAMPLES, desired_of
+
+
+def applier(example: str, cloud: FakeCloud, **options: object) -> Applier:
+    return Applier(
+        desired=desired_of(EXAMPLES / example),
+        cloud=cloud,
+        progress=Quiet(),
+        options=ApplyOptions(poll_s=0, **options),  # type: ignore[arg-type]
+        sleep=lambda _: None,
+    )
+
+
+@pytest.mark.parametrize("example", ["quickstart", "chain-and-regions", "fan-out"])
+def test_apply_converges_and_a_second_apply_writes_nothing(example: str) -> None:
+    cloud = FakeCloud()
+    result = applier(example, cloud, wait=True).run()
+    assert result.exit_code == ExitCode.OK and result.final.is_converged
+    assert any(w.startswith("train ") for w in cloud.writes)
+    writes = len(cloud.writes)
+    again = applier(example, cloud, wait=True).run()
+    assert again.exit_code == ExitCode.OK and again.done == []
+    assert len(cloud.writes) == writes
+
+
+def test_the_chain_trains_upstream_first_and_copies_across_regions() -> None:
+    cloud = FakeCloud()
+    applier("chain-and-regions", cloud, wait=True).run()
+    trains = [w for w in cloud.writes if w.startswith("train ")]
+    assert [t.split()[1].rsplit("-", 1)[0] for t in trains] == ["travel-base", "travel-hotel"]
+    sweden = cloud.accounts["swedencentral"].deployments[0]
+    hotel = cloud.accounts["eastus2"].jobs[1]
+    assert sweden.model_name == hotel.fine_tuned_model and sweden.trained_in == "eastus2"
+    assert hotel.model == cloud.accounts["eastus2"].jobs[0].fine_tuned_model
+
+
+def test_a_change_the_cloud_does_not_keep_is_a_convergence_error() -> None:
+    cloud = FakeCloud(ignore_deployments=True)
+    with pytest.raises(ConvergenceError) as caught:
+        applier("quickstart", cloud, wait=True).run()
+    assert caught.value.code == "NOT_CONVERGED"
+    assert "deployment/main/travel" in caught.value.message
+    assert cloud.writes.count("put travel") == 1  # refused the second time, not looped
+
+
+def test_the_converged_fake_cloud_plans_nothing() -> None:
+    cloud = FakeCloud()
+    applier("quickstart", cloud, wait=True).run()
+    d = desired_of(EXAMPLES / "quickstart")
+    assert plan(d, LiveState(accounts=cloud.accounts)).is_converged
