@@ -43,7 +43,6 @@ class LiveJob(LiveModel):
     created_at: int | None = None
     finished_at: int | None = None
     trained_tokens: int | None = None
-    n_epochs: int | None = None
     # The inputs Azure recorded, in the specs' names (`epochs`, not `n_epochs`): what a retrain's
     # reason is compared against.
     method: str | None = None

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.fileio import DigestCache, bytes_digest
-from reconciler.specs.models import LocalRunSpec, Quantization
+from reconciler.specs.fields import out_of_key
+from reconciler.specs.models import LocalHyperparameters, LocalRunSpec, Quantization
 
 RECIPE_VERSION = "ftops-local/1"
 """Bump when the masking, tokenising, training or metrics code changes what a run produces."""
@@ -34,9 +35,9 @@ _TOKENIZER_FILES = (
 )
 _TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
 
-# Fields of `hyperparameters` that do not change the result: the per-device split of the effective
-# batch (placement) and activation checkpointing (recomputation, same math).
-_HP_OUTSIDE_KEY = {"perDeviceBatchSize", "gradientCheckpointing"}
+# Fields of `hyperparameters` that do not change the result, as the spec model's markers say: the
+# per-device split of the effective batch (placement) and activation checkpointing (same math).
+_HP_OUTSIDE_KEY = out_of_key(LocalHyperparameters)
 
 
 def canonical_json(value: Any) -> str:

@@ -51,7 +51,8 @@ def _desired_model(p: Planning, d: DesiredDeployment) -> str | None:
 def _checkpoint_model(job: LiveJob, epoch: int) -> str | None:
     """Azure keeps checkpoints of the last epochs, one per epoch, newest has the highest step."""
     ordered = sorted(job.checkpoints, key=lambda c: c.step_number, reverse=True)
-    back = (job.n_epochs or len(ordered)) - epoch
+    epochs = job.hyperparameters.get("epochs")
+    back = (epochs if isinstance(epochs, int) else len(ordered)) - epoch
     return ordered[back].model if 0 <= back < len(ordered) else None
 
 

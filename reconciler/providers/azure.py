@@ -306,8 +306,6 @@ def _file(f: Any) -> LiveFile:
 
 def _job(raw: dict[str, Any]) -> LiveJob:
     error = raw.get("error") or {}
-    hyper = raw.get("hyperparameters") or {}
-    epochs = hyper.get("n_epochs") if isinstance(hyper.get("n_epochs"), int) else None
     method, recorded = _recorded_method(raw)
     return LiveJob(
         id=raw["id"],
@@ -320,7 +318,6 @@ def _job(raw: dict[str, Any]) -> LiveJob:
         created_at=raw.get("created_at"),
         finished_at=raw.get("finished_at"),
         trained_tokens=raw.get("trained_tokens"),
-        n_epochs=epochs,
         method=method,
         hyperparameters=recorded,
         seed=raw.get("seed"),

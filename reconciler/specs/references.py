@@ -43,19 +43,20 @@ KEPT_CHECKPOINTS = 3  # Azure keeps a checkpoint for each of the last three epoc
 
 
 def _checkpoint_epochs(documents: list[Document]) -> list[Diagnostic]:
-    """A checkpoint deployment names an epoch the job will have a checkpoint for."""
+    """A checkpoint deployment names an epoch the job will have a checkpoint for (valid
+    documents only: an invalid one has already been reported)."""
     epochs = {
-        d.name: _get(d.raw, ("method", "hyperparameters", "epochs"))
+        d.name: d.spec.method.hyperparameters.epochs
         for d in documents
-        if d.kind == "FineTune"
+        if isinstance(d.spec, FineTuneSpec)
     }
     problems = []
     for doc in documents:
-        epoch = (
-            _get(doc.raw, ("model", "checkpoint", "epoch")) if doc.kind == "Deployment" else None
-        )
-        total = epochs.get(str(_get(doc.raw, ("model", "fineTune"))))
-        if not isinstance(epoch, int) or not isinstance(total, int):
+        model = doc.spec.model if isinstance(doc.spec, DeploymentSpec) else None
+        if not isinstance(model, FineTunedModelRef) or model.checkpoint is None:
+            continue
+        epoch, total = model.checkpoint.epoch, epochs.get(model.fine_tune)
+        if not isinstance(total, int):
             continue
         if epoch > total or epoch <= total - KEPT_CHECKPOINTS:
             first = max(1, total - KEPT_CHECKPOINTS + 1)

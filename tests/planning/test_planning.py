@@ -313,7 +313,7 @@ def test_checkpoint_epoch_maps_to_the_checkpoint_model(quickstart: DesiredState)
     job = trained(
         d,
         "travel-v1",
-        n_epochs=3,
+        hyperparameters={"epochs": 3},
         checkpoints=tuple(
             LiveCheckpoint(id=f"ftckpt_{s}", step_number=s, model=f"m:ckpt-step-{s}")
             for s in (10, 20, 30)
