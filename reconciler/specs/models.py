@@ -29,8 +29,13 @@ Auto = Literal["auto"]
 
 
 class SpecModel(BaseModel):
+    # A field's docstring (the string under it) is its description in the schema and reference.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -38,49 +43,102 @@ class SpecModel(BaseModel):
 
 
 class Budget(SpecModel):
+    """Refuse a plan (exit 4) whose estimates exceed these limits."""
+
     max_training_cost_usd: float | None = Field(default=None, ge=0)
+    """The most the plan's training may cost (estimate, USD)."""
     max_hosting_cost_usd_per_hour: float | None = Field(default=None, ge=0)
+    """The most the fine-tuned deployments may cost per hour (estimate, USD)."""
 
 
 class Policy(SpecModel):
+    """What plan and apply are allowed to do."""
+
     prune: bool = False
+    """Delete owned resources that left the specs (deployments tagged with this project, files
+    ftops uploaded that nothing needs), as with `--prune`.
+    """
     max_deletes: int = Field(default=5, ge=0)
+    """Refuse a plan with more deletes than this (exit 4) unless `--force`."""
     budget: Budget = Budget()
+    """Cost limits checked against the plan's estimates."""
 
 
 class AzureBlobLock(SpecModel):
+    """Serialize applies with an Azure Blob lease."""
+
     account_url: str
+    """The storage account's blob endpoint, e.g. https://mystorage.blob.core.windows.net."""
     container: str
+    """The container that holds the lock blob."""
     blob: str = "ftops.lock"
+    """The lock blob's name."""
 
 
 class Lock(SpecModel):
+    """How applies of one project are serialized (a file lock when unset)."""
+
     azure_blob: AzureBlobLock | None = None
+    """Take an Azure Blob lease instead of a local file lock, so that applies on different
+    machines (CI runners) are serialized.
+    """
 
 
 class ProjectSpec(SpecModel):
+    """One per repository: the ownership namespace (its name is written into every resource ftops
+    creates) and the policy of plan and apply.
+    """
+
     policy: Policy = Policy()
+    """The rules plan and apply follow: prune, maxDeletes and the budget."""
     catalog: str | None = None
+    """A catalog file (fine-tunable models per region, methods, limits, prices) that overrides
+    the built-in one; relative to the Project's file.
+    """
     lock: Lock = Lock()
+    """How applies of this project are serialized."""
 
 
 # --- Account -------------------------------------------------------------------------------
 
 
 class ApiKeyAuth(SpecModel):
+    """Authenticate to the data plane with an API key read from an environment variable."""
+
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    """The name of the environment variable that holds the API key (never the key itself)."""
 
 
 class AccountSpec(SpecModel):
+    """An existing Azure OpenAI / AI Services account. ftops never creates or deletes accounts
+    (except in the emulator).
+    """
+
     subscription: Annotated[str, Where("ARM id of the account")]
+    """The Azure subscription id that holds the account."""
     resource_group: Annotated[str, Where("ARM id of the account")]
+    """The resource group that holds the account."""
     account_name: Annotated[
         str, Where("ARM id of the account"), Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$")
     ]
+    """The Azure OpenAI / AI Services account (resource) name."""
     region: str
+    """The account's Azure region (e.g. eastus2); the catalog checks that the base models are
+    fine-tunable there.
+    """
     endpoint: str | None = None
+    """The data-plane endpoint; defaults to https://{accountName}.openai.azure.com. Must be
+    https.
+    """
     tenant: str | None = None
+    """The Entra tenant of the account, when it differs from the default credential's. A
+    deployment copying a model from an account in another tenant sends that tenant's token in
+    x-ms-authorization-auxiliary.
+    """
     auth: Literal["entra"] | ApiKeyAuth = "entra"
+    """Data-plane authentication: `entra` (DefaultAzureCredential, for the account's tenant) or
+    `{apiKeyEnv: VAR}`. ARM calls always use Entra.
+    """
 
     @property
     def resolved_endpoint(self) -> str:
@@ -91,9 +149,22 @@ class AccountSpec(SpecModel):
 
 
 class DatasetSpec(SpecModel):
+    """A JSONL training or validation file: a path inside the repository, or a URL to import."""
+
     path: Annotated[str | None, Identity(note="by its bytes, not its path")] = None
+    """The JSONL file, relative to the directory of the spec file that declares it; it must stay
+    inside the repository. Give exactly one of path and url.
+    """
     url: Annotated[str | None, Secret("may hold a SAS token: never written to a plan")] = None
+    """An https URL (e.g. an Azure Blob SAS URL) of the JSONL file. ftops streams it into
+    .ftops/cache/datasets/ to validate it, count its tokens and name it by content, then
+    uploads those bytes, so the URL (and its SAS signature) never reaches a plan, a receipt or
+    a log. Plain http only for loopback. Give exactly one of path and url.
+    """
     format: Literal["auto", "chat", "dpo", "completion"] = "auto"
+    """The examples' format: chat (messages), dpo (input + preferred_output +
+    non_preferred_output) or completion (prompt + completion); auto detects it.
+    """
 
     @model_validator(mode="after")
     def _path_xor_url(self) -> DatasetSpec:
@@ -106,154 +177,285 @@ class DatasetSpec(SpecModel):
 
 
 class FineTuneRef(SpecModel):
+    """Continue training from the model another FineTune produces."""
+
     fine_tune: Name
+    """The upstream FineTune (metadata.name)."""
 
 
 class Hyperparameters(SpecModel):
+    """Azure's hyperparameters; each may be 'auto' (Azure chooses)."""
+
     epochs: Annotated[int | Auto, Identity()] = "auto"
+    """Passes over the training data."""
     batch_size: Annotated[int | Auto, Identity()] = "auto"
+    """Examples per training step."""
     learning_rate_multiplier: Annotated[float | Auto, Identity()] = "auto"
+    """Multiplier of the base learning rate."""
     beta: Annotated[float | Auto | None, Identity()] = None
+    """DPO only: how far the model may move from the reference model."""
 
 
 class Method(SpecModel):
+    """The training method and its hyperparameters."""
+
     type: Literal["supervised", "dpo"] = "supervised"
+    """supervised (SFT on chat data) or dpo (direct preference optimization)."""
     hyperparameters: Hyperparameters = Hyperparameters()
+    """Hyperparameters; each may be 'auto' (Azure chooses)."""
 
 
 class FineTuneSpec(SpecModel):
+    """An Azure OpenAI fine-tuning job and the model it produces."""
+
     account: Annotated[Name, Where("where the job runs: another account trains anew")]
+    """The Account (metadata.name) that trains the model."""
     base_model: Annotated[
         str | FineTuneRef, Identity("base", "a chained upstream enters as its own job key")
     ]
+    """A base model id (e.g. gpt-4o-mini-2024-07-18), or `{fineTune: NAME}` to continue from
+    another FineTune's model in the same account (continuous fine-tuning).
+    """
     training_data: Annotated[Name, Identity("training", "as the file's sha256, not its name")]
+    """The Dataset (metadata.name) to train on."""
     validation_data: Annotated[
         Name | None, Identity("validation", "as the file's sha256, not its name")
     ] = None
+    """The Dataset (metadata.name) to validate on."""
     method: Annotated[Method, Identity()] = Method()
+    """The training method and hyperparameters."""
     seed: Annotated[int | None, Identity()] = None
+    """The job's random seed (Azure picks one when unset)."""
     suffix: Annotated[
         Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,31}$")] | None,
         Behaviour("the label of the job suffix `{suffix or name}-{key[:8]}`"),
     ] = None
+    """A label for the job's suffix (default: metadata.name); ftops appends '-{key[:8]}'. At most
+    31 characters of [a-zA-Z0-9_-].
+    """
 
 
 # --- Deployment ----------------------------------------------------------------------------
 
 
 class CheckpointRef(SpecModel):
+    """One of the checkpoints Azure keeps (the last 3 epochs)."""
+
     epoch: int = Field(ge=1)
+    """The checkpoint's epoch (1-based); Azure keeps the last 3."""
 
 
 class FineTunedModelRef(SpecModel):
+    """The model a FineTune produces, or one of its checkpoints."""
+
     fine_tune: Name
+    """The FineTune (metadata.name) whose model to deploy."""
     checkpoint: CheckpointRef | None = None
+    """Deploy one of the job's checkpoints instead of the final model."""
 
 
 class BaseModelRef(SpecModel):
+    """A base model by name and version."""
+
     base: str
+    """The base model's name, e.g. gpt-4o-mini."""
     version: str
+    """The base model's version, e.g. 2024-07-18."""
 
 
 class Sku(SpecModel):
+    """The deployment type and its capacity."""
+
     name: Annotated[str, Replaces()] = "Standard"
+    """The deployment type: Standard, GlobalStandard, DeveloperTier, ProvisionedManaged, …;
+    changing it replaces the deployment.
+    """
     capacity: Annotated[int, InPlace(), Field(ge=1)] = 1
+    """Capacity units (thousands of tokens per minute for Standard)."""
 
 
 class DeploymentSpec(SpecModel):
+    """A model deployment in an account: of a fine-tune (or one of its checkpoints), or of a base
+    model.
+    """
+
     account: Annotated[Name, Identity(note="and the address")]
+    """The Account (metadata.name) to deploy in. When it is not the fine-tune's account, the
+    deployment is a cross-region (or cross-subscription, cross-tenant) copy of the model.
+    """
     deployment_name: Annotated[
         Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")] | None,
         Identity("name", "and the address"),
     ] = None
+    """The deployment's name in the account (default: metadata.name)."""
     model: Annotated[
         FineTunedModelRef | BaseModelRef,
         InPlace(note="a fine-tune enters as its job key and account"),
     ]
+    """What to deploy: `{fineTune: X}`, `{fineTune: X, checkpoint: {epoch: N}}` or `{base: id,
+    version: v}`.
+    """
     sku: Annotated[Sku, InPlace()] = Sku()
+    """The deployment type and capacity."""
     rai_policy: Annotated[str | None, InPlace()] = None
+    """The name of a content-filter (RAI) policy in the account; Azure's default when unset."""
     version_upgrade_option: Annotated[
         Literal["OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired", "NoAutoUpgrade"]
         | None,
         InPlace(),
     ] = None
+    """Base models only: when Azure moves the deployment to a new model version."""
     protect: Annotated[bool, Behaviour()] = False
+    """Refuse (exit 4) any plan that deletes or replaces this deployment."""
     on_missing: Annotated[Literal["recreate", "warn"], Behaviour()] = "recreate"
+    """When the deployment was deleted outside ftops (Azure removes fine-tuned deployments after
+    15 days without traffic): recreate it, or only warn.
+    """
 
 
 # --- LocalRun ------------------------------------------------------------------------------
 
 
 class LocalBaseModel(SpecModel):
+    """Where the base model's weights are."""
+
     path: str
+    """A Hugging Face model directory (safetensors) or a *.gguf file, relative to the spec file's
+    directory (like a Dataset path); it must stay inside the repository.
+    """
     gguf_file: str | None = None
+    """The GGUF file inside `path`, when path is a directory."""
     chat_template: str = "default"
+    """`default` (the tokenizer's template) or a path to a Jinja chat template, relative to the
+    spec file's directory.
+    """
 
 
 class Quantization(SpecModel):
+    """4-bit quantization of the base model (adapter.type qlora only)."""
+
     type: Literal["nf4", "fp4"] = "nf4"
+    """4-bit data type."""
     double_quant: bool = True
+    """Quantize the quantization constants too."""
     compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    """The dtype of the matmuls."""
 
 
 class Adapter(SpecModel):
+    """The LoRA adapter to train."""
+
     type: Literal["lora", "qlora"] = "lora"
+    """lora, or qlora (4-bit base model; needs a CUDA GPU)."""
     r: int = Field(default=16, ge=1)
+    """LoRA rank."""
     alpha: int = Field(default=32, ge=1)
+    """LoRA scaling alpha."""
     dropout: float = Field(default=0.05, ge=0, lt=1)
+    """LoRA dropout."""
     target_modules: Literal["all-linear"] | list[str] = "all-linear"
+    """`all-linear`, or a list of module names to adapt."""
     quantization: Quantization | None = None
+    """qlora only: how the base model is quantized."""
 
 
 class LocalHyperparameters(SpecModel):
+    """Training hyperparameters of a local run."""
+
     epochs: float | None = Field(default=None, gt=0)
+    """Passes over the training data (may be fractional); 1 when neither epochs nor maxSteps is
+    set.
+    """
     max_steps: int | None = Field(default=None, ge=1)
+    """Stop after this many optimizer steps."""
     batch_size: int = Field(default=16, ge=1)
+    """The effective batch: perDeviceBatchSize × gradient accumulation × numProcesses; it must
+    divide evenly.
+    """
     per_device_batch_size: Annotated[int, Placement(), Field(ge=1)] = 4
+    """Examples per device per forward pass (placement: not in the run key)."""
     learning_rate: float = Field(default=2e-4, gt=0)
+    """The absolute peak learning rate."""
     lr_scheduler: str = "linear"
+    """A transformers scheduler name (linear, cosine, constant, …)."""
     warmup_fraction: float = Field(default=0.0, ge=0, lt=1)
+    """Fraction of the steps spent warming up."""
     max_seq_len: int = Field(default=2048, ge=8)
+    """Tokens per example; longer examples are truncated."""
     packing: bool = False
+    """Pack several examples into one sequence."""
     precision: Literal["bf16", "fp16", "fp32"] = "bf16"
+    """bf16, fp16 (CUDA only) or fp32."""
     gradient_checkpointing: Annotated[bool, Placement("same result")] = False
+    """Recompute activations to save memory (same result: not in the run key)."""
     seed: int = 42
+    """The random seed."""
     beta: Annotated[float, Identity(note="dpo only"), Field(gt=0)] = 0.1
+    """DPO only: the strength of the KL penalty."""
 
 
 class Compute(SpecModel):
+    """Placement: where and how the run executes. Not part of the run key."""
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda."""
     num_processes: int = Field(default=1, ge=1)
+    """Data-parallel processes (GPUs)."""
     launcher: Literal["python", "accelerate", "torchrun"] = "python"
+    """python (one process), accelerate or torchrun (several)."""
 
 
 class LocalOutputs(SpecModel):
+    """Evaluation and checkpoint cadence. Not part of the run key."""
+
     eval_every_steps: int = Field(default=10, ge=1)
+    """Evaluate on a validation sample every N steps."""
     save_every_steps: int = Field(default=100, ge=1)
+    """Save a resumable checkpoint every N steps."""
     keep_checkpoints: Literal["last", "all", "none"] = "last"
+    """Which checkpoints to keep once the run succeeds."""
 
 
 class LocalRunSpec(SpecModel):
+    """A LoRA/QLoRA fine-tune run on the local machine's GPU (or CPU), producing an adapter under
+    .ftops/runs/.
+    """
+
     base_model: Annotated[
         LocalBaseModel,
         Identity(note="the weights', tokenizer's and template's sha256, not the paths"),
     ]
+    """The base model to adapt."""
     method: Annotated[Literal["sft", "dpo"], Identity()] = "sft"
+    """sft (supervised, chat data) or dpo (preference pairs)."""
     training_data: Annotated[Name, Identity(note="the file's sha256")]
+    """The Dataset (metadata.name) to train on."""
     validation_data: Annotated[Name | None, Identity(note="the file's sha256")] = None
+    """The Dataset (metadata.name) to evaluate on."""
     loss_on: Annotated[Literal["assistant", "all"], Identity()] = "assistant"
+    """SFT: train on assistant turns only (honouring weight 0/1), or on every token."""
     adapter: Annotated[Adapter, Identity()] = Adapter()
+    """The LoRA adapter."""
     hyperparameters: Annotated[LocalHyperparameters, Identity()] = LocalHyperparameters()
+    """Training hyperparameters."""
     compute: Annotated[Compute, Placement()] = Compute()
+    """Where and how the run executes."""
     outputs: Annotated[LocalOutputs, Behaviour()] = LocalOutputs()
+    """Evaluation and checkpoint cadence."""
 
 
 # --- Envelope ------------------------------------------------------------------------------
 
 
 class Metadata(SpecModel):
+    """The document's name (unique per kind) and free-form labels."""
+
     name: Name
+    """The document's name: lowercase letters, digits and '-', at most 63 characters. Other
+    documents refer to it; it must be unique per kind.
+    """
     labels: dict[str, str] = {}
+    """Free-form string labels. Not used by ftops."""
 
 
 SPEC_CLASSES: dict[str, type[SpecModel]] = {
