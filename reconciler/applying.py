@@ -19,7 +19,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import ConvergenceError, Diagnostic, ExitCode, GuardError, SpecError
 from reconciler.estimating import CatalogLike
 from reconciler.live import LiveState, LocalRunLive
-from reconciler.planning import PlanOptions, check_guards, plan
+from reconciler.planning import check_guards, plan
 from reconciler.plans import (
     Action,
     Address,
@@ -28,11 +28,13 @@ from reconciler.plans import (
     DeleteFile,
     Kind,
     Plan,
+    PlanOptions,
     PutDeployment,
     StartLocalRun,
     Step,
     TrainJob,
     UploadFile,
+    same_change,
 )
 from reconciler.providers import CloudProvider
 from reconciler.reading import read_live
@@ -96,10 +98,16 @@ class Applier:
     sleep: Callable[[float], None] = time.sleep
     _executed: dict[Address, str] = field(default_factory=dict)
 
+    @property
+    def plan_options(self) -> PlanOptions:
+        """A saved plan is applied with the options it was planned with."""
+        saved = self.options.saved_plan
+        return saved.options if saved is not None else self.options.plan_options
+
     def observe(self) -> tuple[LiveState, Plan]:
         reader = self.local.read if self.local else None
         live = read_live(self.desired, self.cloud, reader)
-        return live, plan(self.desired, live, self.options.plan_options, self.catalog)
+        return live, plan(self.desired, live, self.plan_options, self.catalog)
 
     def review(self) -> Review:
         live, current = self.observe()
@@ -115,7 +123,7 @@ class Applier:
             runnable = self._runnable(current)
             if runnable:
                 done.extend(self._execute(runnable))
-            elif current.is_converged:
+            elif self._finished(current):
                 return ApplyResult(ExitCode.OK, current, done)
             elif not self._keep_waiting(current, self.clock() - start):
                 return ApplyResult(ExitCode.IN_PROGRESS, current, done)
@@ -126,27 +134,30 @@ class Applier:
 
     def _first_round(self) -> Plan:
         review = self.review()
-        saved = self.options.saved_plan
-        if saved is not None and saved.live_fingerprint != review.plan.live_fingerprint:
-            raise GuardError(
-                "the saved plan is stale: the live state changed since it was computed",
-                code="GUARD_STALE_PLAN",
-                hint="run 'ftops plan --out FILE' again and review the new plan",
-            )
+        if self.options.saved_plan is not None:
+            check_saved_plan(self.options.saved_plan, review.plan)
         if review.guards:
             raise GuardError.of(review.guards)
         self.progress.planned(review.plan)
         return review.plan
 
+    def _finished(self, current: Plan) -> bool:
+        """Converged; with a saved plan, nothing of *that* plan is left to do or to wait for."""
+        saved = self.options.saved_plan
+        if saved is None:
+            return current.is_converged
+        promised = {c.address for c in saved.changes if c.action is not Action.NOOP}
+        left = [c for c in (*current.pending, *current.waits) if c.address in promised]
+        return not left
+
     def _runnable(self, current: Plan) -> list[Change]:
         blocking = {c.address for c in current.changes if c.action is not Action.NOOP}
         saved = self.options.saved_plan
-        allowed = {c.address for c in saved.changes} if saved else None
         runnable = []
         for change in current.pending:
             if any(dep in blocking for dep in change.depends_on) or not _ready(change):
                 continue
-            if allowed is not None and change.address not in allowed:
+            if saved is not None and not _promised(saved, change):
                 continue
             self._check_not_repeated(change)
             runnable.append(change)
@@ -196,6 +207,33 @@ class Applier:
         if self.options.wait:
             return True
         return not _long_running(current) and elapsed < self.options.short_wait_s
+
+
+def check_saved_plan(saved: Plan, current: Plan) -> None:
+    """Refuse (exit 4) a saved plan whose inputs moved, naming the side that moved."""
+    hint = "run 'ftops plan --out FILE' again and review the new plan"
+    if saved.project != current.project:
+        raise GuardError(
+            f"the saved plan is for project {saved.project!r}, these specs are {current.project!r}",
+            code="GUARD_STALE_PLAN",
+            hint=hint,
+        )
+    if saved.desired_fingerprint != current.desired_fingerprint:
+        raise GuardError(
+            "the saved plan is stale: the specs or their data changed since it was computed",
+            code="GUARD_STALE_PLAN",
+            hint=hint,
+        )
+    if saved.live_fingerprint != current.live_fingerprint:
+        raise GuardError(
+            "the saved plan is stale: the live state changed since it was computed",
+            code="GUARD_STALE_PLAN",
+            hint=hint,
+        )
+
+
+def _promised(saved: Plan, change: Change) -> bool:
+    return any(same_change(s, change) for s in saved.changes if s.address == change.address)
 
 
 def execute_cloud_change(cloud: CloudProvider, account: str, change: Change) -> str:

@@ -295,11 +295,21 @@ def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) 
         ]
         err.print("Apply made progress; still in flight: " + ", ".join(waiting), markup=False)
         err.print("Run apply again (or apply --wait) to continue.", markup=False)
-    else:
+    elif not result.final.is_converged:  # a saved plan is done; something outside it is not
         err.print(
-            f"Apply complete: {len(result.done)} change(s) made. " + rendering.NO_CHANGES,
+            f"Apply complete: {_changes(len(result.done))} of the saved plan made. "
+            f"{len(result.final.pending)} change(s) outside it remain: run 'ftops plan'.",
             markup=False,
         )
+    else:
+        err.print(
+            f"Apply complete: {_changes(len(result.done))} made. The live state matches the specs.",
+            markup=False,
+        )
+
+
+def _changes(n: int) -> str:
+    return f"{n} change" + ("" if n == 1 else "s")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -342,12 +342,22 @@ class Estimates(Frozen):
 # --- the plan -----------------------------------------------------------------------------
 
 
+class PlanOptions(Frozen):
+    prune: bool = False
+    retry_failed: bool = False
+
+
 class Plan(Frozen):
+    """A saved plan is a contract: `apply --plan` runs only its changes, and only while the specs
+    and data (`desired_fingerprint`) and the live state (`live_fingerprint`) are as they were."""
+
     format_version: Literal[2] = 2  # PLAN_FORMAT_VERSION
     project: str
+    options: PlanOptions = PlanOptions()
     changes: tuple[Change, ...] = ()
     estimates: Estimates = Estimates()
     diagnostics: tuple[Diagnostic, ...] = ()
+    desired_fingerprint: str = ""
     live_fingerprint: str = ""
 
     @property
@@ -379,6 +389,23 @@ class Plan(Frozen):
     @classmethod
     def from_json(cls, text: str) -> Plan:
         return cls.model_validate_json(text)
+
+
+_RESOLVED_WHILE_APPLYING = {"reason", "depends_on", "file_ids", "live_capacity"}
+
+
+def same_change(saved: Change, current: Change) -> bool:
+    """`current` is the change `saved` promised, up to what only applying it can tell: file ids,
+    and a model that was "known after training" then."""
+    if (saved.type, saved.address, saved.action) != (current.type, current.address, current.action):
+        return False
+    a = saved.model_dump(mode="json", exclude=_RESOLVED_WHILE_APPLYING)
+    b = current.model_dump(mode="json", exclude=_RESOLVED_WHILE_APPLYING)
+    if isinstance(saved, TrainJob) and saved.base_model is None:
+        a["base_model"] = b["base_model"]
+    if isinstance(saved, PutDeployment) and saved.target.model is None:
+        a["target"]["model"] = b["target"]["model"]
+    return a == b
 
 
 def fingerprint(data: Any) -> str:

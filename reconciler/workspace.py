@@ -6,6 +6,7 @@ raises `SpecError` with every problem found; `check_workspace` (for `validate`) 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,18 @@ def repo_root(paths: list[Path]) -> Path:
     return start
 
 
+def ensure_state_dir(root: Path) -> Path:
+    """`.ftops/` with a `.gitignore` of its own: caches, the embedded emulator's state and local
+    runs never show up as untracked files."""
+    state = root / STATE_DIR
+    with contextlib.suppress(OSError):  # a read-only checkout can still be validated
+        state.mkdir(exist_ok=True)
+        ignore = state / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# ftops: caches, emulator state, local runs; never committed\n*\n")
+    return state
+
+
 def load_workspace(paths: list[Path], *, count_tokens: bool = True) -> Workspace:
     ws, diagnostics = _load(paths, count_tokens)
     if ws is None:
@@ -78,6 +91,8 @@ def check_workspace(paths: list[Path], *, count_tokens: bool = True) -> list[Dia
 def _load(paths: list[Path], count_tokens: bool) -> tuple[Workspace | None, list[Diagnostic]]:
     loaded = load_paths(paths)
     ws = _Loading(repo_root(paths), loaded.documents, list(loaded.diagnostics))
+    if loaded.documents:
+        ensure_state_dir(ws.root)
     ws.diagnostics.extend(
         error(
             "SPEC_PATH_NOT_FOUND",

@@ -2,6 +2,6 @@
 
 from reconciler.planning.core import live_fingerprint, plan
 from reconciler.planning.guards import check_guards
-from reconciler.planning.state import PlanOptions
+from reconciler.plans import PlanOptions
 
 __all__ = ["PlanOptions", "check_guards", "live_fingerprint", "plan"]

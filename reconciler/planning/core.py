@@ -15,8 +15,8 @@ from reconciler.planning.files import plan_files
 from reconciler.planning.jobs import plan_fine_tune_jobs
 from reconciler.planning.local import plan_local_runs
 from reconciler.planning.prune import plan_prune
-from reconciler.planning.state import Planning, PlanOptions
-from reconciler.plans import Action, Change, Kind, Plan, fingerprint
+from reconciler.planning.state import Planning
+from reconciler.plans import Action, Change, Kind, Plan, PlanOptions, fingerprint
 
 
 def plan(
@@ -26,7 +26,8 @@ def plan(
     catalog: CatalogLike | None = None,
 ) -> Plan:
     """The plan; with a catalog, also its estimates and the catalog's pre-flight checks."""
-    p = Planning(desired, live, options or PlanOptions())
+    options = options or PlanOptions()
+    p = Planning(desired, live, options)
     plan_fine_tune_jobs(p)
     plan_files(p)
     plan_deployments(p)
@@ -34,11 +35,29 @@ def plan(
     plan_prune(p)
     result = Plan(
         project=desired.project,
+        options=options,
         changes=tuple(_ordered(p.changes)),
         diagnostics=tuple(p.diagnostics),
+        desired_fingerprint=desired_fingerprint(desired),
         live_fingerprint=live_fingerprint(live),
     )
     return estimate(result, desired, catalog) if catalog is not None else result
+
+
+def desired_fingerprint(desired: DesiredState) -> str:
+    """What a saved plan was computed from on the specs' side: every key, name and setting, and
+    the data digests; not where the files are (a CI runner checks out elsewhere) nor their lines."""
+    where = {"location", "path", "spec"}
+    view = {
+        "project": desired.project,
+        "policy": desired.project_spec.model_dump(mode="json"),
+        "accounts": {n: a.model_dump(mode="json") for n, a in desired.accounts.items()},
+        "files": [f.model_dump(mode="json", exclude={"path"}) for f in desired.files],
+        "fine_tunes": [f.model_dump(mode="json", exclude=where) for f in desired.fine_tunes],
+        "deployments": [d.model_dump(mode="json", exclude=where) for d in desired.deployments],
+        "local_runs": [(r.name, r.key) for r in desired.local_runs],
+    }
+    return fingerprint(view)
 
 
 def live_fingerprint(live: LiveState) -> str:

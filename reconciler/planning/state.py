@@ -7,13 +7,7 @@ from dataclasses import dataclass, field
 from reconciler.desired import DesiredState
 from reconciler.errors import Diagnostic
 from reconciler.live import AccountLive, LiveJob, LiveState
-from reconciler.plans import Change
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    prune: bool = False
-    retry_failed: bool = False
+from reconciler.plans import Change, PlanOptions
 
 
 @dataclass
