@@ -142,10 +142,11 @@ class Applier:
         return review.plan
 
     def _finished(self, current: Plan) -> bool:
-        """Converged; with a saved plan, nothing of *that* plan is left to do or to wait for."""
+        """Nothing left to do or wait for (a deployment left missing on purpose is reported, not
+        waited for); with a saved plan, nothing of *that* plan."""
         saved = self.options.saved_plan
         if saved is None:
-            return current.is_converged
+            return not current.pending and not current.waits
         promised = {c.address for c in saved.changes if c.action is not Action.NOOP}
         left = [c for c in (*current.pending, *current.waits) if c.address in promised]
         return not left

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _validate_parser(sub)
     _plan_parser(sub)
     _apply_parser(sub)
+    _destroy_parser(sub)
     _status_parser(sub)
     _emulator_parser(sub)
     return parser
@@ -98,8 +99,18 @@ def _plan_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="save the plan for 'apply --plan'")
     p.add_argument("--prune", action="store_true", help="plan deletes of owned leftovers")
     p.add_argument("--retry-failed", action="store_true", help="train failed jobs again")
-    p.add_argument("--force", action="store_true", help="allow more deletes than maxDeletes")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="allow more deletes than maxDeletes, and deleting protected leftovers",
+    )
     p.add_argument("--show-noops", action="store_true", help="list up-to-date resources too")
+    p.add_argument(
+        "--refresh-only",
+        action="store_true",
+        help="only what changed outside ftops (drift); for the nightly job",
+    )
+    p.add_argument("--destroy", action="store_true", help="plan deleting everything owned")
     p.set_defaults(handler=cmd_plan)
 
 
@@ -112,10 +123,30 @@ def _apply_parser(sub: Any) -> None:
     p.add_argument("--plan", type=Path, dest="saved_plan", help="apply exactly this saved plan")
     p.add_argument("--prune", action="store_true", help="delete owned leftovers")
     p.add_argument("--retry-failed", action="store_true", help="train failed jobs again")
-    p.add_argument("--force", action="store_true", help="allow more deletes than maxDeletes")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="allow more deletes than maxDeletes, and deleting protected leftovers",
+    )
     p.add_argument("--receipt", type=Path, help="write a JSON receipt of what was applied")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=cmd_apply)
+
+
+def _destroy_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "destroy", help="delete every deployment and file this project owns (protect respected)"
+    )
+    _common(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="allow more deletes than maxDeletes, and deleting protected deployments",
+    )
+    p.add_argument("--receipt", type=Path, help="write a JSON receipt of what was deleted")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(handler=cmd_apply, destroy=True, saved_plan=None, wait=False)
 
 
 def _status_parser(sub: Any) -> None:
@@ -208,7 +239,11 @@ def _applier(
         force=getattr(args, "force", False),
         saved_plan=saved,
         plan_options=PlanOptions(
-            prune=getattr(args, "prune", False), retry_failed=getattr(args, "retry_failed", False)
+            prune=getattr(args, "prune", False),
+            retry_failed=getattr(args, "retry_failed", False),
+            force=getattr(args, "force", False),
+            destroy=getattr(args, "destroy", False),
+            refresh_only=getattr(args, "refresh_only", False),
         ),
     )
     return applier_for(ws, provider, progress, options, on_local_progress=_show_local_progress)
@@ -295,6 +330,15 @@ def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) 
         ]
         err.print("Apply made progress; still in flight: " + ", ".join(waiting), markup=False)
         err.print("Run apply again (or apply --wait) to continue.", markup=False)
+    elif getattr(args, "destroy", False):
+        err.print(f"Destroy complete: {_changes(len(result.done))} made.", markup=False)
+    elif result.final.absent:
+        names = ", ".join(str(c.address) for c in result.final.absent)
+        err.print(
+            f"Apply complete: {_changes(len(result.done))} made, but declared deployments are "
+            f"missing and not recreated (onMissing: warn): {names}.",
+            markup=False,
+        )
     elif not result.final.is_converged:  # a saved plan is done; something outside it is not
         err.print(
             f"Apply complete: {_changes(len(result.done))} of the saved plan made. "
@@ -337,6 +381,9 @@ class _Progress:
     def planned(self, plan: Plan) -> None:
         if not self.quiet:
             err.print(rendering.plan_text(plan), markup=False)
+            warnings = [d for d in plan.diagnostics if not d.is_error]
+            if warnings:
+                err.print(rendering.diagnostics_text(warnings), markup=False)
         if self.confirm and plan.has_changes:
             _confirm()
 

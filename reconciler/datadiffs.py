@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, file_prefix
 from reconciler.live import AccountLive, LiveFile, LiveState
 from reconciler.plans import DataDiff, Plan, UploadFile
 from reconciler.providers import CloudProvider
@@ -21,7 +21,8 @@ def with_data_diffs(
         acct = live.accounts.get(change.account or "")
         if not isinstance(change, UploadFile) or acct is None:
             continue
-        previous = _previous_version(acct, change.dataset, change.filename)
+        prefix = file_prefix(desired.project, change.dataset)
+        previous = _previous_version(acct, prefix, change.filename)
         if previous is None:
             continue
         old = cloud.download_file(acct.account, previous.id)
@@ -48,13 +49,11 @@ def with_data_diffs(
     return plan.model_copy(update={"estimates": estimates})
 
 
-def _previous_version(acct: AccountLive, dataset: str, filename: str) -> LiveFile | None:
+def _previous_version(acct: AccountLive, prefix: str, filename: str) -> LiveFile | None:
     older = [
         f
         for f in acct.files
-        if f.filename.startswith(f"{dataset}.")
-        and f.filename != filename
-        and f.status == "processed"
+        if f.filename.startswith(prefix) and f.filename != filename and f.status == "processed"
     ]
     return max(older, key=lambda f: f.created_at or 0, default=None)
 

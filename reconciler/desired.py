@@ -34,6 +34,11 @@ SUFFIX_LIMIT = 40  # Azure: at most 40 characters of [a-zA-Z0-9_-]
 KEY_IN_SUFFIX = 8
 TAG_PROJECT = "ftops-project"
 TAG_KEY = "ftops-key"
+# Written while protect: true, so that removing the YAML does not unprotect the deployment.
+TAG_PROTECT = "ftops-protect"
+# The hash of the deployment's own fields: when it matches, a live difference is drift even if an
+# upstream retrain moved `ftops-key`.
+TAG_SPEC = "ftops-spec"
 
 
 class Desired(BaseModel):
@@ -102,6 +107,7 @@ class DesiredDeployment(Desired):
     protect: bool
     on_missing: str
     key: str
+    spec_key: str  # the deployment's own fields only (its model as named, not the upstream's key)
     location: Location
 
     @property
@@ -150,14 +156,14 @@ def build_desired(
     """Assumes `check_references` found no errors and `facts` covers every Dataset in use."""
     by_kind = _by_kind(documents)
     project = by_kind["Project"][0]
-    fine_tunes = _fine_tunes(by_kind["FineTune"], facts)
+    fine_tunes = _fine_tunes(project.name, by_kind["FineTune"], facts)
     return DesiredState(
         project=project.name,
         project_spec=project.spec,
         accounts={d.name: d.spec for d in by_kind["Account"]},
         datasets={d.name: d.spec for d in by_kind["Dataset"]},
         facts=facts,
-        files=_files(fine_tunes, facts),
+        files=_files(project.name, fine_tunes, facts),
         fine_tunes=fine_tunes,
         deployments=tuple(_deployment(d, fine_tunes) for d in by_kind["Deployment"]),
         local_runs=local_runs,
@@ -173,9 +179,16 @@ def _by_kind(documents: list[Document]) -> dict[str, list[Document]]:
     return kinds
 
 
-def file_name(dataset: str, digest: str) -> str:
-    """Content-addressed: same bytes, same name, no re-upload ever."""
-    return f"{dataset}.{digest[:16]}.jsonl"
+def file_name(project: str, dataset: str, digest: str) -> str:
+    """`{project}.{dataset}.{sha256[:16]}.jsonl`: the name is all Azure keeps of a file, so it says
+    whose it is (names have no '.', so the parts cannot run together) and what it holds (same
+    bytes, same name: no re-upload ever)."""
+    return f"{file_prefix(project, dataset)}{digest[:16]}.jsonl"
+
+
+def file_prefix(project: str, dataset: str | None = None) -> str:
+    """What every file of a project (of one of its datasets) starts with."""
+    return f"{project}." + (f"{dataset}." if dataset else "")
 
 
 def file_digest_of(filename: str) -> str:
@@ -185,19 +198,19 @@ def file_digest_of(filename: str) -> str:
 
 
 def _fine_tunes(
-    docs: list[Document], facts: dict[str, DatasetFacts]
+    project: str, docs: list[Document], facts: dict[str, DatasetFacts]
 ) -> tuple[DesiredFineTune, ...]:
     by_name = {d.name: d for d in docs}
     order = graphlib.TopologicalSorter({d.name: upstreams(d.spec) for d in docs}).static_order()
     built: dict[str, DesiredFineTune] = {}
     for name in order:
         if name in by_name:
-            built[name] = _fine_tune(by_name[name], built, facts)
+            built[name] = _fine_tune(project, by_name[name], built, facts)
     return tuple(built.values())
 
 
 def _fine_tune(
-    doc: Document, built: dict[str, DesiredFineTune], facts: dict[str, DatasetFacts]
+    project: str, doc: Document, built: dict[str, DesiredFineTune], facts: dict[str, DatasetFacts]
 ) -> DesiredFineTune:
     spec: FineTuneSpec = doc.spec  # type: ignore[assignment]
     upstream = spec.base_model.fine_tune if isinstance(spec.base_model, FineTuneRef) else None
@@ -216,8 +229,8 @@ def _fine_tune(
         suffix=job_suffix(spec.suffix or doc.name, key),
         base_model=None if upstream else str(spec.base_model),
         upstream=upstream,
-        training_file=file_name(train.name, train.digest),
-        validation_file=file_name(valid.name, valid.digest) if valid else None,
+        training_file=file_name(project, train.name, train.digest),
+        validation_file=file_name(project, valid.name, valid.digest) if valid else None,
         training_dataset=train.name,
         validation_dataset=valid.name if valid else None,
         method=spec.method,
@@ -233,7 +246,7 @@ def job_suffix(label: str, key: str) -> str:
 
 
 def _files(
-    fine_tunes: tuple[DesiredFineTune, ...], facts: dict[str, DatasetFacts]
+    project: str, fine_tunes: tuple[DesiredFineTune, ...], facts: dict[str, DatasetFacts]
 ) -> tuple[DesiredFile, ...]:
     files: dict[tuple[str, str], DesiredFile] = {}
     for ft in fine_tunes:
@@ -242,7 +255,7 @@ def _files(
             files[(ft.account, dataset)] = DesiredFile(
                 account=ft.account,
                 dataset=dataset,
-                filename=file_name(dataset, fact.digest),
+                filename=file_name(project, dataset, fact.digest),
                 digest=fact.digest,
                 path=fact.path,
             )
@@ -276,7 +289,8 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
             "checkpointEpoch": epoch,
         }
     name = spec.deployment_name or doc.name
-    key = fingerprint(key_view(spec) | {"name": name, "model": model_identity})
+    own = key_view(spec) | {"name": name}
+    key = fingerprint(own | {"model": model_identity})
     return DesiredDeployment(
         name=doc.name,
         account=spec.account,
@@ -287,6 +301,7 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
         protect=spec.protect,
         on_missing=spec.on_missing,
         key=key[:16],
+        spec_key=fingerprint(own)[:16],
         location=doc.location,
         **fields,
     )

@@ -119,6 +119,7 @@ class LocalRunLive(LiveModel):
 class LiveState(LiveModel):
     accounts: dict[str, AccountLive] = {}
     local_runs: dict[str, LocalRunLive] = {}
+    read_at: int | None = None  # unix seconds of the read, for the 15-day rule
 
     def summary(self) -> dict[str, Any]:
         """What the saved-plan fingerprint covers: everything a plan was computed from."""

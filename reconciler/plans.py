@@ -211,6 +211,8 @@ class DeploymentTarget(Frozen):
     version_upgrade_option: str | None = None
     project: str
     key: str
+    spec_key: str = ""
+    protect: bool = False
 
 
 class PutDeployment(ChangeBase):
@@ -345,6 +347,9 @@ class Estimates(Frozen):
 class PlanOptions(Frozen):
     prune: bool = False
     retry_failed: bool = False
+    force: bool = False  # delete a protected deployment
+    destroy: bool = False  # plan deletes of everything the project owns, nothing else
+    refresh_only: bool = False  # only what changed outside ftops
 
 
 class Plan(Frozen):
@@ -374,8 +379,13 @@ class Plan(Frozen):
         return bool(self.pending)
 
     @property
+    def absent(self) -> tuple[Change, ...]:
+        """Declared, missing, and left so on purpose (onMissing: warn): never converged."""
+        return tuple(c for c in self.changes if isinstance(c, Keep) and c.reason.why is Why.MISSING)
+
+    @property
     def is_converged(self) -> bool:
-        return not self.pending and not self.waits
+        return not self.pending and not self.waits and not self.absent
 
     def counts(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

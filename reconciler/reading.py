@@ -3,6 +3,7 @@ type, accounts in parallel. Local runs are read from their run directories."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,7 +30,7 @@ def read_live(
             }
             live_accounts = {a: f.result() for a, f in futures.items()}
     runs = {r.name: local(r.name, r.key) for r in desired.local_runs} if local else {}
-    return LiveState(accounts=live_accounts, local_runs=runs)
+    return LiveState(accounts=live_accounts, local_runs=runs, read_at=int(time.time()))
 
 
 def _accounts_in_use(desired: DesiredState) -> list[str]:

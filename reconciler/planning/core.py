@@ -14,9 +14,9 @@ from reconciler.planning.deployments import plan_deployments
 from reconciler.planning.files import plan_files
 from reconciler.planning.jobs import plan_fine_tune_jobs
 from reconciler.planning.local import plan_local_runs
-from reconciler.planning.prune import plan_prune
+from reconciler.planning.prune import plan_destroy, plan_prune
 from reconciler.planning.state import Planning
-from reconciler.plans import Action, Change, Kind, Plan, PlanOptions, fingerprint
+from reconciler.plans import Action, Change, Kind, Plan, PlanOptions, Why, fingerprint
 
 
 def plan(
@@ -28,20 +28,45 @@ def plan(
     """The plan; with a catalog, also its estimates and the catalog's pre-flight checks."""
     options = options or PlanOptions()
     p = Planning(desired, live, options)
-    plan_fine_tune_jobs(p)
-    plan_files(p)
-    plan_deployments(p)
-    plan_local_runs(p)
-    plan_prune(p)
+    if options.destroy:
+        plan_destroy(p)
+    else:
+        plan_fine_tune_jobs(p)
+        plan_files(p)
+        plan_deployments(p)
+        plan_local_runs(p)
+        plan_prune(p)
+    changes = (
+        [_drift_of(c) for c in p.changes if _is_drift(c)] if options.refresh_only else p.changes
+    )
     result = Plan(
         project=desired.project,
         options=options,
-        changes=tuple(_ordered(p.changes)),
+        changes=tuple(_ordered(changes)),
         diagnostics=tuple(p.diagnostics),
         desired_fingerprint=desired_fingerprint(desired),
         live_fingerprint=live_fingerprint(live),
     )
-    return estimate(result, desired, catalog) if catalog is not None else result
+    if catalog is None or options.destroy:  # nothing is trained or deployed by a destroy
+        return result
+    return estimate(result, desired, catalog)
+
+
+def _is_drift(change: Change) -> bool:
+    """Changed outside ftops: a field moved on the live side, or an object gone missing."""
+    reason = change.reason
+    return reason.why in (Why.DRIFTED, Why.MISSING) or any(
+        f.why is Why.DRIFTED for f in reason.fields
+    )
+
+
+def _drift_of(change: Change) -> Change:
+    """The change as drift alone: what the spec or an upstream moved is for a full plan."""
+    fields = tuple(f for f in change.reason.fields if f.why is Why.DRIFTED)
+    if not fields:
+        return change
+    reason = change.reason.model_copy(update={"why": Why.DRIFTED, "fields": fields})
+    return change.model_copy(update={"reason": reason})
 
 
 def desired_fingerprint(desired: DesiredState) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.desired import TAG_KEY, TAG_PROJECT, DesiredDeployment
+from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC, DesiredDeployment
 from reconciler.errors import error, warning
 from reconciler.live import LiveDeployment, LiveJob
 from reconciler.planning.diffing import field_diffs
@@ -29,6 +29,7 @@ from reconciler.plans import (
 from reconciler.specs.models import DeploymentSpec
 
 FIFTEEN_DAYS_NOTE = "Azure removes fine-tuned deployments after 15 days without traffic"
+FIFTEEN_DAYS_S = 15 * 24 * 3600
 # Under these options Azure moves a base-model deployment to newer versions by itself.
 AUTO_UPGRADES = frozenset({"OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired"})
 
@@ -68,6 +69,8 @@ def _target(p: Planning, d: DesiredDeployment, model: str | None) -> DeploymentT
         version_upgrade_option=d.version_upgrade_option,
         project=p.desired.project,
         key=d.key,
+        spec_key=d.spec_key,
+        protect=d.protect,
     )
 
 
@@ -108,6 +111,14 @@ def _deployment_change(p: Planning, d: DesiredDeployment) -> PutDeployment | Wai
     return _update(p, d, live, target)
 
 
+def _maybe_expired(p: Planning, job: LiveJob) -> bool:
+    """Azure's 15-day rule can only have removed a deployment of a model at least 15 days old:
+    a younger one is missing because it is new (or a person deleted it), so it is created."""
+    if p.live.read_at is None or job.finished_at is None:
+        return False
+    return p.live.read_at - job.finished_at >= FIFTEEN_DAYS_S
+
+
 def _depends(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> tuple[Any, ...]:
     if d.fine_tune is None or target.model is not None:
         return ()
@@ -119,19 +130,19 @@ def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutD
     if d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
         detail = f"not found in the account (new, or deleted outside ftops: {FIFTEEN_DAYS_NOTE})"
         reason = Reason(why=Why.MISSING, detail=detail)
-        if d.on_missing == "warn":
+        if d.on_missing == "warn" and _maybe_expired(p, p.jobs[d.fine_tune]):
             p.diagnostics.append(
                 warning(
                     "DEPLOYMENT_MISSING",
-                    f"deployment {d.deployment_name!r} is missing from "
-                    f"account {d.account!r}; onMissing: warn, so it is not recreated",
+                    f"deployment {d.deployment_name!r} is missing from account {d.account!r}, "
+                    f"maybe removed by Azure ({FIFTEEN_DAYS_NOTE}); onMissing: warn, so it is "
+                    "not recreated and the plan is not converged",
                     d.location,
                     "set onMissing: recreate, or remove the Deployment from the specs",
                 )
             )
-            return Keep(
-                address=d.address, reason=reason.model_copy(update={"detail": "onMissing: warn"})
-            )
+            detail = f"not recreated (onMissing: warn): {FIFTEEN_DAYS_NOTE}"
+            return Keep(address=d.address, reason=Reason(why=Why.MISSING, detail=detail))
     return PutDeployment(
         address=d.address,
         action=Action.CREATE,
@@ -194,14 +205,13 @@ def _wanted_version(d: DesiredDeployment, live: LiveDeployment, t: DeploymentTar
 def _update(
     p: Planning, d: DesiredDeployment, live: LiveDeployment, target: DeploymentTarget
 ) -> PutDeployment | Keep:
-    spec_same = live.tags.get(TAG_KEY) == d.key
-    why = Why.DRIFTED if spec_same else Why.SPEC_CHANGED
+    why = Why.DRIFTED if _own_fields_unchanged(d, live) else Why.SPEC_CHANGED
     diffs = field_diffs(DeploymentSpec, _live_view(live), _wanted_view(d, live, target), why)
-    diffs = tuple(_attribute_model(p, d, live, f) for f in diffs)
-    if not diffs and spec_same:
+    diffs = (*(_attribute_model(p, d, live, f) for f in diffs), *_protect_diff(d, live))
+    tags = _tag_diffs(d, live)
+    if not diffs and not tags:
         return Keep(address=d.address, reason=Reason(why=Why.UP_TO_DATE), live_id=live.name)
-    if not diffs:
-        diffs = (FieldDiff(path="tags.ftops-key", before=live.tags.get(TAG_KEY), after=d.key),)
+    diffs = diffs or tags
     replace = any(f.forces_replacement for f in diffs)
     return PutDeployment(
         address=d.address,
@@ -212,6 +222,33 @@ def _update(
         steps=_steps(diffs),
         live_capacity=live.capacity,
         fine_tune=d.fine_tune,
+    )
+
+
+def _own_fields_unchanged(d: DesiredDeployment, live: LiveDeployment) -> bool:
+    """The spec of this deployment is as it was at the last apply: from the `ftops-spec` tag (or,
+    on deployments from before it, the `ftops-key` tag, which an upstream retrain moves too)."""
+    if TAG_SPEC in live.tags:
+        return live.tags[TAG_SPEC] == d.spec_key
+    return live.tags.get(TAG_KEY) == d.key
+
+
+def _tag_diffs(d: DesiredDeployment, live: LiveDeployment) -> tuple[FieldDiff, ...]:
+    wanted = {TAG_KEY: d.key, TAG_SPEC: d.spec_key}
+    return tuple(
+        FieldDiff(path=f"tags.{tag}", before=live.tags.get(tag), after=value)
+        for tag, value in wanted.items()
+        if live.tags.get(tag) != value
+    )
+
+
+def _protect_diff(d: DesiredDeployment, live: LiveDeployment) -> tuple[FieldDiff, ...]:
+    """`protect` lives in a tag, so that it outlives the YAML; the spec is its only source."""
+    protected = live.tags.get(TAG_PROTECT) == "true"
+    return (
+        ()
+        if protected == d.protect
+        else (FieldDiff(path="protect", before=protected, after=d.protect),)
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.desired import DesiredFile, file_digest_of
+from reconciler.desired import DesiredFile, file_digest_of, file_prefix
 from reconciler.errors import error
 from reconciler.planning.state import Planning
 from reconciler.plans import Action, FieldDiff, Keep, Reason, UploadFile, Wait, Why
@@ -55,9 +55,8 @@ def _file_change(p: Planning, f: DesiredFile) -> UploadFile | Keep | Wait:
 
 
 def _upload_reason(p: Planning, f: DesiredFile) -> Reason:
-    older = [
-        x.filename for x in p.account(f.account).files if x.filename.startswith(f"{f.dataset}.")
-    ]
+    prefix = file_prefix(p.desired.project, f.dataset)
+    older = [x.filename for x in p.account(f.account).files if x.filename.startswith(prefix)]
     if not older:
         return Reason(why=Why.NEW, detail="not uploaded to this account yet")
     content = FieldDiff(

@@ -21,7 +21,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices import models as arm
 
-from reconciler.desired import TAG_KEY, TAG_PROJECT
+from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC
 from reconciler.errors import PermanentError, ProviderError, RetryableError
 from reconciler.live import AccountLive, LiveCheckpoint, LiveDeployment, LiveFile, LiveJob
 from reconciler.plans import DeploymentTarget, TrainJob
@@ -396,6 +396,11 @@ def _method(kind: str, hyper: Hyperparameters) -> dict[str, Any]:
     return {"type": kind, kind: {"hyperparameters": wire}}
 
 
+def deployment_tags(target: DeploymentTarget) -> dict[str, str]:
+    tags = {TAG_PROJECT: target.project, TAG_KEY: target.key, TAG_SPEC: target.spec_key}
+    return tags | ({TAG_PROTECT: "true"} if target.protect else {})
+
+
 def arm_id(account: AccountSpec) -> str:
     return (
         f"/subscriptions/{account.subscription}/resourceGroups/{account.resource_group}"
@@ -414,7 +419,7 @@ def arm_deployment(
     sku = target.sku
     return arm.Deployment(
         sku=arm.Sku(name=sku.name, capacity=sku.capacity if capacity is None else capacity),
-        tags={TAG_PROJECT: target.project, TAG_KEY: target.key},
+        tags=deployment_tags(target),
         properties=arm.DeploymentProperties(
             model=arm.DeploymentModel(
                 format="OpenAI",

@@ -24,8 +24,8 @@ _WHERE = {Why.DRIFTED: "changed outside ftops", Why.UPSTREAM_CHANGED: "upstream"
 
 
 def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
-    shown = [c for c in plan.changes if show_noops or c.action is not Action.NOOP]
-    if not plan.pending and not plan.waits:
+    shown = [c for c in plan.changes if show_noops or _worth_showing(plan, c)]
+    if plan.is_converged:
         body = [NO_CHANGES]
     else:
         body = [f"ftops will perform the following actions (project {plan.project}):", ""]
@@ -35,6 +35,10 @@ def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
     body.append("")
     body.append(_summary_line(plan))
     return "\n".join(body)
+
+
+def _worth_showing(plan: Plan, change: Change) -> bool:
+    return change.action is not Action.NOOP or change in plan.absent
 
 
 def _change_lines(plan: Plan, change: Change) -> list[str]:
@@ -119,7 +123,8 @@ def _summary_line(plan: Plan) -> str:
     return (
         f"Plan: {c['upload']} to upload, {c['train']} to train, {c['create']} to create, "
         f"{c['update']} to update, {c['replace']} to replace, {c['delete']} to delete; "
-        f"{c['wait']} waiting."
+        f"{c['wait']} waiting"
+        + (f"; {len(plan.absent)} missing and left so (onMissing: warn)." if plan.absent else ".")
     )
 
 
@@ -135,11 +140,11 @@ def plan_json(plan: Plan) -> str:
 
 
 def plan_markdown(plan: Plan) -> str:
-    if not plan.pending and not plan.waits:
+    if plan.is_converged:
         return f"### ftops plan: `{plan.project}`\n\n{NO_CHANGES}\n"
     rows = ["| | address | action | reason |", "|---|---|---|---|"]
     for c in plan.changes:
-        if c.action is not Action.NOOP:
+        if _worth_showing(plan, c):
             rows.append(
                 f"| `{c.action.symbol}` | `{c.address}` | {c.action.value} | "
                 f"{reason_text(c.reason, plan.estimates).replace('|', '/')} |"

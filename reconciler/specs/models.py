@@ -308,8 +308,10 @@ class DeploymentSpec(SpecModel):
     protect: Annotated[bool, Behaviour()] = False
     """Refuse (exit 4) any plan that deletes or replaces this deployment."""
     on_missing: Annotated[Literal["recreate", "warn"], Behaviour()] = "recreate"
-    """When the deployment was deleted outside ftops (Azure removes fine-tuned deployments after
-    15 days without traffic): recreate it, or only warn.
+    """When the deployment is missing: recreate it, or only warn. A deployment can only have been
+    removed by Azure's 15-day rule (fine-tuned deployments without traffic) when its model is at
+    least 15 days old, so `warn` still creates one of a younger model (a new deployment); either
+    way a missing deployment keeps the plan from converging.
     """
 
 

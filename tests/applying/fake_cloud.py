@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.desired import TAG_KEY, TAG_PROJECT
 from reconciler.live import AccountLive, LiveDeployment, LiveFile, LiveJob
 from reconciler.plans import DeploymentTarget, TrainJob
+from reconciler.providers.azure import deployment_tags
 from reconciler.specs.models import Sku
 
 
@@ -66,7 +66,7 @@ class FakeCloud:
             capacity=target.sku.capacity if capacity is None else capacity,
             rai_policy=target.rai_policy,
             version_upgrade_option=target.version_upgrade_option,
-            tags={TAG_PROJECT: target.project, TAG_KEY: target.key},
+            tags=deployment_tags(target),
             provisioning_state="Succeeded",
         )
         others = [d for d in self._acct(account).deployments if d.name != target.name]

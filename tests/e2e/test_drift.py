@@ -80,3 +80,23 @@ def test_changed_dataset_shows_a_data_diff(applied: str, capsys) -> None:  # typ
     assert train["reason"]["text"].startswith("spec changed: trainingData: travel (sha 13663c04 → ")
     assert train["reason"]["text"].endswith(", +2 / −1 examples)")
     assert diff["token_delta"] is not None and diff["token_delta"] > 0
+
+
+def test_refresh_only_reports_drift_and_nothing_else(
+    applied: str, use_emulator: RunningEmulator, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from azure.mgmt.cognitiveservices.models import PatchResourceTagsAndSku, Sku
+
+    refresh = ["plan", applied, "--emulator", "--refresh-only", "--detailed-exitcode"]
+    assert main(refresh) == 0
+    spec = Path(applied) / "ftops.yaml"
+    spec.write_text(spec.read_text().replace("epochs: 3", "epochs: 2"))  # a spec change: not drift
+    assert main(refresh) == 0
+    capsys.readouterr()
+    arm_client(use_emulator.url, SUBSCRIPTION).deployments.begin_update(
+        RG, ACCOUNT, "travel", PatchResourceTagsAndSku(sku=Sku(name="Standard", capacity=7))
+    ).result()
+    assert main([*refresh, "--format", "json"]) == 2
+    [change] = [c for c in json.loads(capsys.readouterr().out)["changes"] if c["action"] != "noop"]
+    assert change["address"] == "deployment/main/travel"
+    assert [f["why"] for f in change["reason"]["fields"]] == ["drifted"]

@@ -11,11 +11,12 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from reconciler.cli import EMULATOR_URL_ENV, main
 from reconciler.emulator.server import RunningEmulator
-from tests.helpers import SUBSCRIPTION, arm_client
+from tests.helpers import SUBSCRIPTION, arm_client, openai_client
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "ftops.yaml").is_file())
@@ -189,3 +190,57 @@ def test_global_standard_sku(
     account = ("ftops-examples", "ftops-global-swedencentral")
     deployment = _deployment(emulator.url, SUBSCRIPTION, *account, "math-tutor-global")
     assert (deployment.sku.name, deployment.sku.capacity) == ("GlobalStandard", 10)
+    # The onMissing: warn deployment is new, so it is created like any other.
+    warned = _deployment(emulator.url, SUBSCRIPTION, *account, "math-tutor-regional")
+    assert warned.properties.provisioning_state == "Succeeded"
+
+
+# --- every example: converge, re-apply writes nothing, destroy leaves nothing owned ------------
+
+
+def _accounts(name: str) -> list[dict[str, str]]:
+    import yaml
+
+    text = (EXAMPLES / name / "ftops.yaml").read_text(encoding="utf-8")
+    return [d["spec"] for d in yaml.safe_load_all(text) if d and d.get("kind") == "Account"]
+
+
+def _project(name: str) -> str:
+    import yaml
+
+    text = (EXAMPLES / name / "ftops.yaml").read_text(encoding="utf-8")
+    return next(
+        d["metadata"]["name"] for d in yaml.safe_load_all(text) if d and d["kind"] == "Project"
+    )
+
+
+def _owned(url: str, name: str) -> list[str]:
+    """Every deployment tagged with the example's project and every file named for it."""
+    project, found = _project(name), []
+    for acct in _accounts(name):
+        arm = arm_client(url, acct["subscription"])
+        for d in arm.deployments.list(acct["resourceGroup"], acct["accountName"]):
+            if (d.tags or {}).get("ftops-project") == project:
+                found.append(f"deployment {d.name}")
+        data = openai_client(url, acct["accountName"])
+        found += [
+            f"file {f.filename}" for f in data.files.list() if f.filename.startswith(f"{project}.")
+        ]
+    return found
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "local-lora"])
+def test_example_converges_reapplies_nothing_and_destroys_cleanly(
+    name: str,
+    copied,  # type: ignore[no-untyped-def]
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _applied(name, copied, emulator.url, monkeypatch)
+    folder = str(Path.cwd() / "examples" / name)  # where `copied` put it
+    writes = httpx.get(f"{emulator.url}/_emulator/stats").json()["writes"]
+    assert main(["apply", folder, "--emulator", "--yes", "--wait"]) == 0
+    assert httpx.get(f"{emulator.url}/_emulator/stats").json()["writes"] == writes
+    assert _owned(emulator.url, name), "the example created nothing"
+    assert main(["destroy", folder, "--emulator", "--yes", "--force"]) == 0
+    assert _owned(emulator.url, name) == []

@@ -47,7 +47,8 @@ def account_with(d: DesiredState, job: LiveJob, digest: str = DIGEST) -> LiveSta
     """The previous job, its file, and the deployment serving its model (deployed by an older
     spec: its ftops-key tag is not today's)."""
     served = owned(d, "travel", OLD_MODEL, tags={"ftops-project": d.project, "ftops-key": "old"})
-    old_file = LiveFile(id="file-old", filename=file_name("travel", digest), status="processed")
+    old_name = file_name(d.project, "travel", digest)
+    old_file = LiveFile(id="file-old", filename=old_name, status="processed")
     acct = AccountLive(account="main", jobs=(job,), files=(old_file,), deployments=(served,))
     return LiveState(accounts={"main": acct})
 
@@ -94,7 +95,7 @@ def test_a_retrain_names_the_dataset_with_its_example_diff() -> None:
     diff = DataDiff(
         dataset="travel",
         account="main",
-        previous_file=file_name("travel", DIGEST),
+        previous_file=file_name(d.project, "travel", DIGEST),
         added_examples=3,
         removed_examples=1,
         token_delta=250,
@@ -110,7 +111,8 @@ def test_an_upstream_retrain_cascades_down_the_chain() -> None:
     new = desired_of(EXAMPLES / "chain-and-regions", travel="cd" * 32)
     base = trained(old, "travel-base", training_file="file-travel")
     hotel = trained(old, "travel-hotel")
-    travel = LiveFile(id="file-travel", filename=file_name("travel", DIGEST), status="processed")
+    old_name = file_name(old.project, "travel", DIGEST)
+    travel = LiveFile(id="file-travel", filename=old_name, status="processed")
     hotel = hotel.model_copy(update={"model": base.fine_tuned_model})
     deployed = owned(old, "hotel", hotel.fine_tuned_model or "")
     live = LiveState(

@@ -80,7 +80,7 @@ def owned(d: DesiredState, name: str, model: str, **kw: object) -> LiveDeploymen
         "sku_name": "Standard",
         "capacity": 1,
         "provisioning_state": "Succeeded",
-        "tags": {"ftops-project": d.project, "ftops-key": dep.key},
+        "tags": {"ftops-project": d.project, "ftops-key": dep.key, "ftops-spec": dep.spec_key},
     }
     fields.update(kw)
     return LiveDeployment(**fields)  # type: ignore[arg-type]
@@ -121,7 +121,7 @@ def test_converged_live_state_is_a_noop(quickstart: DesiredState) -> None:
 
 
 def test_running_job_is_a_wait_with_progress(quickstart: DesiredState) -> None:
-    filename = file_name("travel", DIGEST)
+    filename = file_name("quickstart", "travel", DIGEST)
     live = LiveState(
         accounts={
             "main": AccountLive(
@@ -147,7 +147,11 @@ def test_changed_data_trains_a_new_job_and_cascades_to_the_deployment() -> None:
                 account="main",
                 jobs=(job,),
                 files=(
-                    LiveFile(id="file-1", filename=file_name("travel", DIGEST), status="processed"),
+                    LiveFile(
+                        id="file-1",
+                        filename=file_name("quickstart", "travel", DIGEST),
+                        status="processed",
+                    ),
                 ),
                 deployments=(owned(old, "travel", job.fine_tuned_model or ""),),
             )
