@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # The SDKs' own warnings (azure-identity lists every credential it tried) would repeat, at
+    # length, what the diagnostic says in one line.
+    logging.getLogger("azure").setLevel(logging.CRITICAL)
     if argv[:1] == ["emulator"]:
         return cmd_emulator(argv[1:])
     parser = build_parser()
@@ -66,7 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _common(p: argparse.ArgumentParser, *, cloud: bool = True) -> None:
-    p.add_argument("paths", nargs="+", type=Path, help="spec files or directories")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path(".")],
+        help="spec files or directories (default: the current directory)",
+    )
     if cloud:
         p.add_argument(
             "--emulator",

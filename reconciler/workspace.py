@@ -89,21 +89,26 @@ def check_workspace(paths: list[Path], *, count_tokens: bool = True) -> list[Dia
 
 
 def _load(paths: list[Path], count_tokens: bool) -> tuple[Workspace | None, list[Diagnostic]]:
-    loaded = load_paths(paths)
-    ws = _Loading(repo_root(paths), loaded.documents, list(loaded.diagnostics))
-    if loaded.documents:
-        ensure_state_dir(ws.root)
-    ws.diagnostics.extend(
+    missing = [
         error(
             "SPEC_PATH_NOT_FOUND",
             f"{p} does not exist",
             Location.of_file(p),
-            "pass a spec file or a directory of them",
+            "pass a spec file or a directory of them (the default is the current directory)",
         )
         for p in paths
         if not p.exists()
-    )
-    ws.diagnostics.extend(check_references(loaded.all_documents))
+    ]
+    if missing:  # nothing else is worth saying about specs that were not all read
+        return None, missing
+    loaded = load_paths(paths)
+    ws = _Loading(repo_root(paths), loaded.documents, list(loaded.diagnostics))
+    if loaded.documents:
+        ensure_state_dir(ws.root)
+    if not any(d.code == "SPEC_YAML_SYNTAX" for d in ws.diagnostics):
+        # A file that did not parse hides its documents: "no Project", "unknown reference"
+        # would be echoes of the syntax error, not problems of their own.
+        ws.diagnostics.extend(check_references(loaded.all_documents))
     if not ws.ok:
         return None, ws.diagnostics
     catalog = load_catalog(_catalog_override(ws))

@@ -118,7 +118,9 @@ def serve(
     record_bodies: bool = False,
     arm_page_size: int = DEFAULT_ARM_PAGE_SIZE,
 ) -> None:
-    """Serve in the foreground until interrupted."""
+    """Serve in the foreground until interrupted. The port is bound first: the banner appears
+    only once the emulator listens, and a busy port is a `PortInUse` before anything starts."""
+    sock = _listen(host, port)
     emulator = Emulator(
         Path(state),
         time_scale=time_scale,
@@ -126,16 +128,34 @@ def serve(
         record_bodies=record_bodies,
         arm_page_size=arm_page_size,
     )
-    sys.stderr.write(
-        f"ftops emulator on http://{host}:{port} (state {state}, time scale {time_scale:g})\n"
-    )
     server = _server(emulator)
     server.config.host = host
     server.config.port = port
+    sys.stderr.write(
+        f"ftops emulator on http://{host}:{port} (state {state}, time scale {time_scale:g})\n"
+    )
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         emulator.close()
+        sock.close()
+
+
+class PortInUse(OSError):
+    """The address the emulator was asked to listen on is taken."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(128)
+    return sock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,6 +201,9 @@ def run(args: Any) -> int:
         )
     except ValueError as exc:  # a bad --faults spec or --time-scale
         sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except PortInUse as exc:
+        sys.stderr.write(f"error: {exc}\n  hint: another process uses it: pick one with --port\n")
         return 1
     return 0
 

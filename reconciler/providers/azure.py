@@ -12,19 +12,21 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import openai
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices import models as arm
 
 from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC
-from reconciler.errors import PermanentError, ProviderError, RetryableError
+from reconciler.errors import PermanentError
 from reconciler.live import AccountLive, LiveCheckpoint, LiveDeployment, LiveFile, LiveJob
 from reconciler.plans import DeploymentTarget, TrainJob
+from reconciler.providers.azure_errors import call as _call
+from reconciler.providers.azure_errors import call_with_conflict_retry as _call_with_conflict_retry
 from reconciler.specs.models import AccountSpec, ApiKeyAuth, Hyperparameters, Sku
 
 DATA_PLANE_API_VERSION = "2025-04-01-preview"  # `method` (DPO) needs the preview
@@ -32,7 +34,6 @@ ARM_URL = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 EMULATOR_TENANT_TAG = "ftops-emulator-tenant"
-T = TypeVar("T")
 
 
 class EmulatorCredential:
@@ -257,11 +258,8 @@ class AzureProvider:
         assert self.emulator_url, "accounts are created only in the emulator"
         spec = self.accounts[account]
         mc, rg, name = self._arm_call(account)
-        try:
-            mc.accounts.get(rg, name)
+        if self._account_exists(mc, rg, name):
             return
-        except ResourceNotFoundError:
-            pass
         tags = {EMULATOR_TENANT_TAG: spec.tenant} if spec.tenant else None
         body = arm.Account(
             location=spec.region,
@@ -274,6 +272,17 @@ class AzureProvider:
             lambda: mc.accounts.begin_create(rg, name, body).result(),
             f"create emulator account {name}",
         )
+
+    @staticmethod
+    def _account_exists(mc: CognitiveServicesManagementClient, rg: str, name: str) -> bool:
+        def get() -> bool:
+            try:
+                mc.accounts.get(rg, name)
+            except ResourceNotFoundError:
+                return False
+            return True
+
+        return _call(get, f"read emulator account {name}")
 
     def _aux_headers(self, source: AccountSpec) -> dict[str, str]:
         """Cross-tenant copies carry the source tenant's token in the auxiliary header."""
@@ -432,72 +441,3 @@ def arm_deployment(
             version_upgrade_option=target.version_upgrade_option,
         ),
     )
-
-
-# --- errors -----------------------------------------------------------------------------
-
-
-def _call(fn: Callable[[], T], what: str) -> T:
-    """Run one SDK call; translate its failure into our error tree, the cause chained."""
-    try:
-        return fn()
-    except openai.APIStatusError as exc:
-        raise _status_error(what, exc.status_code, _openai_message(exc)) from exc
-    except openai.APIConnectionError as exc:
-        raise RetryableError(
-            f"{what}: connection failed: {exc}",
-            code="CONNECTION_FAILED",
-            hint="check the endpoint and the network; apply again to resume",
-        ) from exc
-    except HttpResponseError as exc:
-        status = exc.status_code or 0
-        code = exc.error.code if exc.error else None
-        raise _status_error(
-            what, status, f"({code}) {exc.message}" if code else exc.message
-        ) from exc
-    except AzureError as exc:
-        raise RetryableError(
-            f"{what}: {exc.message}",
-            code="CONNECTION_FAILED",
-            hint="check the endpoint and the network; apply again to resume",
-        ) from exc
-
-
-def _openai_message(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    inner = body.get("error", body) if isinstance(body, dict) else {}
-    code = inner.get("code") if isinstance(inner, dict) else None
-    message = inner.get("message") if isinstance(inner, dict) else None
-    return f"({code}) {message}" if code else str(message or exc.message)
-
-
-_HINTS = {
-    401: "check the credentials: az login, or the API key's environment variable",
-    403: "the identity lacks a role on the account (Cognitive Services OpenAI Contributor)",
-    404: "the account, file or job does not exist: check subscription, group and names",
-    409: "another operation on this account is in progress; apply again shortly",
-    429: "throttled by Azure; apply again later, it resumes where it stopped",
-}
-
-
-def _status_error(what: str, status: int, message: str) -> ProviderError:
-    cls = RetryableError if status in (408, 409, 429) or status >= 500 else PermanentError
-    return cls(
-        f"{what}: HTTP {status}: {message}",
-        code=f"HTTP_{status}",
-        hint=_HINTS.get(status),
-        status=status,
-    )
-
-
-def _call_with_conflict_retry(fn: Callable[[], T], what: str, attempts: int = 6) -> T:
-    """ARM answers 409 to concurrent child operations of one account and its clients do not
-    retry 409: back off and try again a few times."""
-    for attempt in range(attempts):
-        try:
-            return _call(fn, what)
-        except RetryableError as exc:
-            if exc.status != 409 or attempt == attempts - 1:
-                raise
-            time.sleep(min(0.5 * 2**attempt, 8))
-    raise AssertionError("unreachable")

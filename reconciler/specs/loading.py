@@ -113,16 +113,25 @@ def load_file(file: Path, into: Loaded) -> None:
 
 
 def _yaml_error(file: Path, exc: yaml.YAMLError) -> Diagnostic:
+    """Located where the problem starts: an unclosed `[` or `{` where it opens, not where the
+    parser gave up on it."""
     mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context, opened = getattr(exc, "context", None) or "", getattr(exc, "context_mark", None)
+    message = f"YAML syntax error: {problem}"
+    if opened is not None and "flow" in context:
+        what = "[" if "sequence" in context else "{"
+        where = f" (line {mark.line + 1})" if mark else ""
+        message = f"YAML syntax error: this '{what}' is not closed: {problem}{where}"
+        mark = opened
     loc = Location(
         file=str(file),
         line=mark.line + 1 if mark else None,
         column=mark.column + 1 if mark else None,
     )
-    problem = getattr(exc, "problem", None) or str(exc)
     return error(
         "SPEC_YAML_SYNTAX",
-        f"YAML syntax error: {problem}",
+        message,
         loc,
         "fix the YAML syntax; a linter such as yamllint shows the context",
     )
