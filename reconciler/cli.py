@@ -271,12 +271,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         review = _applier(ws, provider, args, _Progress(quiet=True)).review()
         cache = ws.state_dir / "cache"
         plan = with_data_diffs(ws.desired, review.plan, review.live, provider, cache)
+    if has_errors(plan.diagnostics):  # pre-flight failed: the problems, not an action list
+        report_diagnostics(list(plan.diagnostics), args.format)
+        return ExitCode.ERROR
     if args.out:
         args.out.write_text(plan.to_json())
     _print_plan(plan, args.format, args.show_noops)
-    if has_errors(plan.diagnostics):
-        report_diagnostics([d for d in plan.diagnostics if d.is_error], "text")
-        return ExitCode.ERROR
     if review.guards:
         report_diagnostics(list(review.guards), "text")
         return ExitCode.GUARD

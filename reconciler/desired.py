@@ -54,6 +54,7 @@ class DatasetFacts(Desired):
     examples: int | None = None
     billable_tokens: int | None = None
     format: str | None = None
+    bytes: int | None = None
 
 
 class DesiredFile(Desired):
@@ -62,6 +63,7 @@ class DesiredFile(Desired):
     filename: str
     digest: str
     path: str
+    bytes: int | None = None
 
     @property
     def address(self) -> Address:
@@ -130,6 +132,7 @@ class DesiredState(Desired):
     project: str
     project_spec: ProjectSpec
     accounts: dict[str, AccountSpec]
+    account_locations: dict[str, Location] = {}  # where each Account's region is written
     datasets: dict[str, DatasetSpec]
     facts: dict[str, DatasetFacts]
     files: tuple[DesiredFile, ...]
@@ -161,6 +164,7 @@ def build_desired(
         project=project.name,
         project_spec=project.spec,
         accounts={d.name: d.spec for d in by_kind["Account"]},
+        account_locations={d.name: d.at("region") for d in by_kind["Account"]},
         datasets={d.name: d.spec for d in by_kind["Dataset"]},
         facts=facts,
         files=_files(project.name, fine_tunes, facts),
@@ -258,6 +262,7 @@ def _files(
                 filename=file_name(project, dataset, fact.digest),
                 digest=fact.digest,
                 path=fact.path,
+                bytes=fact.bytes,
             )
     return tuple(files.values())
 

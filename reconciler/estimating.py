@@ -6,8 +6,10 @@ its sources; the default-epoch rule is the OpenAI cookbook's heuristic, not Azur
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Protocol
 
+from reconciler.catalog.models import normalize_region
 from reconciler.datasets import default_epochs
 from reconciler.desired import DesiredFineTune, DesiredState
 from reconciler.errors import Diagnostic, error, warning
@@ -35,6 +37,10 @@ class CatalogLike(Protocol):
 
     def fine_tunable_in(self, model_id: str, region: str) -> bool: ...
 
+    def known_regions(self) -> frozenset[str]: ...
+
+    def ids(self) -> list[str]: ...
+
 
 # The cost-management page: Developer Tier deployments carry no hourly hosting fee.
 DEVELOPER_TIER = "DeveloperTier"
@@ -60,13 +66,7 @@ def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
         and c.action in (Action.CREATE, Action.REPLACE)
         and c.fine_tune is not None
     )
-    diagnostics = plan.diagnostics + tuple(preflight(desired, catalog))
-    return plan.model_copy(
-        update={
-            "estimates": Estimates(training=training, hosting=hosting),
-            "diagnostics": diagnostics,
-        }
-    )
+    return plan.model_copy(update={"estimates": Estimates(training=training, hosting=hosting)})
 
 
 def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) -> TrainingEstimate:
@@ -123,53 +123,80 @@ def _source(catalog: CatalogLike, info: Any, figure: str) -> str | None:
 
 
 def preflight(desired: DesiredState, catalog: CatalogLike) -> list[Diagnostic]:
-    """Checks that fail the plan rather than the apply."""
-    problems = []
+    """The catalog's checks, offline: `validate` runs them as `plan` does."""
+    problems = [p for name in desired.accounts for p in _region(desired, name, catalog)]
     for ft in desired.fine_tunes:
-        if ft.upstream:
-            continue  # a chain continues its upstream's model: the root was checked
-        region = desired.accounts[ft.account].region
-        info = catalog.model(ft.base_model or "")
-        method = ft.method.type
-        if info is None:
-            problems.append(
-                error(
-                    "PREFLIGHT_UNKNOWN_MODEL",
-                    f"FineTune {ft.name!r}: base model "
-                    f"{ft.base_model!r} is not a fine-tunable model in the catalog",
-                    ft.location,
-                    "use a model listed in reconciler/catalog, or add it with Project.spec.catalog",
-                )
-            )
-        elif not catalog.fine_tunable_in(ft.base_model or "", region):
-            problems.append(
-                error(
-                    "PREFLIGHT_REGION",
-                    f"FineTune {ft.name!r}: {ft.base_model} cannot be "
-                    f"fine-tuned in region {region!r} (account {ft.account!r})",
-                    ft.location,
-                    "train in an account in a supported region and deploy the result anywhere",
-                )
-            )
-        elif method not in _methods(info):
-            problems.append(
-                error(
-                    "PREFLIGHT_METHOD",
-                    f"FineTune {ft.name!r}: {ft.base_model} does not support method {method!r}",
-                    ft.location,
-                    f"supported methods: {', '.join(sorted(_methods(info)))}",
-                )
-            )
-        elif info.training_usd_per_1m_tokens is None:
-            problems.append(
-                warning(
-                    "PREFLIGHT_NO_PRICE",
-                    f"no training price for {ft.base_model} in the catalog",
-                    ft.location,
-                    "the cost estimate is left out",
-                )
-            )
+        if not ft.upstream:  # a chain continues its upstream's model: the root was checked
+            problems.extend(_base_model(desired, ft, catalog))
     return problems
+
+
+def _region(desired: DesiredState, name: str, catalog: CatalogLike) -> list[Diagnostic]:
+    region = desired.accounts[name].region
+    known = catalog.known_regions()
+    if normalize_region(region) in known:
+        return []
+    close = difflib.get_close_matches(normalize_region(region), sorted(known), n=3)
+    hint = (
+        f"did you mean {' or '.join(close)}?" if close else "use an Azure region name, e.g. eastus2"
+    )
+    return [
+        error(
+            "PREFLIGHT_UNKNOWN_REGION",
+            f"Account {name!r}: {region!r} is not an Azure OpenAI region the catalog knows",
+            desired.account_locations.get(name),
+            hint,
+        )
+    ]
+
+
+def _base_model(
+    desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike
+) -> list[Diagnostic]:
+    region = desired.accounts[ft.account].region
+    info = catalog.model(ft.base_model or "")
+    method = ft.method.type
+    if info is None:
+        close = difflib.get_close_matches(ft.base_model or "", catalog.ids(), n=3)
+        return [
+            error(
+                "PREFLIGHT_UNKNOWN_MODEL",
+                f"FineTune {ft.name!r}: base model "
+                f"{ft.base_model!r} is not a fine-tunable model in the catalog",
+                ft.location,
+                (f"did you mean {' or '.join(close)}? " if close else "")
+                + "use a model listed in reconciler/catalog, or add it with Project.spec.catalog",
+            )
+        ]
+    if not catalog.fine_tunable_in(ft.base_model or "", region):
+        return [
+            error(
+                "PREFLIGHT_REGION",
+                f"FineTune {ft.name!r}: {ft.base_model} cannot be "
+                f"fine-tuned in region {region!r} (account {ft.account!r})",
+                ft.location,
+                "train in an account in a supported region and deploy the result anywhere",
+            )
+        ]
+    if method not in _methods(info):
+        return [
+            error(
+                "PREFLIGHT_METHOD",
+                f"FineTune {ft.name!r}: {ft.base_model} does not support method {method!r}",
+                ft.location,
+                f"supported methods: {', '.join(sorted(_methods(info)))}",
+            )
+        ]
+    if info.training_usd_per_1m_tokens is None:
+        return [
+            warning(
+                "PREFLIGHT_NO_PRICE",
+                f"no training price for {ft.base_model} in the catalog",
+                ft.location,
+                "the cost estimate is left out",
+            )
+        ]
+    return []
 
 
 def _methods(info: Any) -> set[str]:

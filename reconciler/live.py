@@ -80,11 +80,19 @@ class LiveDeployment(LiveModel):
         return (self.provisioning_state or "Succeeded") in {"Succeeded", "Failed", "Canceled"}
 
 
+class LiveUsage(LiveModel):
+    """One of the account's usages (ARM `Accounts_ListUsages`): what it uses, and its limit."""
+
+    current: float
+    limit: float | None = None
+
+
 class AccountLive(LiveModel):
     account: str
     files: tuple[LiveFile, ...] = ()
     jobs: tuple[LiveJob, ...] = ()
     deployments: tuple[LiveDeployment, ...] = ()
+    usages: dict[str, LiveUsage] = {}  # by usage name, e.g. OpenAI.FineTunedDeployments
 
     def file_named(self, filename: str) -> LiveFile | None:
         """The best file with this name: processed first, then in progress, then failed."""

@@ -157,6 +157,7 @@ class UploadFile(ChangeBase):
     filename: str
     path: str
     digest: str
+    bytes: int | None = None
 
 
 class DeleteFile(ChangeBase):

@@ -16,6 +16,7 @@ from reconciler.catalog import Catalog, load_catalog
 from reconciler.datasets import inspect_dataset
 from reconciler.desired import DatasetFacts, DesiredLocalRun, DesiredState, build_desired
 from reconciler.errors import Diagnostic, FtopsError, Location, SpecError, error, has_errors
+from reconciler.estimating import preflight
 from reconciler.specs.loading import Document, load_paths
 from reconciler.specs.models import DatasetSpec, FineTuneSpec, LocalRunSpec
 from reconciler.specs.references import check_references
@@ -116,10 +117,14 @@ def _load(paths: list[Path], count_tokens: bool) -> tuple[Workspace | None, list
     runs = desired_local_runs(ws, facts) if ws.ok else []
     if not ws.ok:
         return None, ws.diagnostics
+    desired = build_desired(ws.documents, facts, tuple(runs))
+    ws.diagnostics.extend(preflight(desired, catalog))
+    if not ws.ok:
+        return None, ws.diagnostics
     workspace = Workspace(
         root=ws.root,
         documents=tuple(ws.documents),
-        desired=build_desired(ws.documents, facts, tuple(runs)),
+        desired=desired,
         catalog=catalog,
         warnings=tuple(ws.diagnostics),
     )
@@ -175,6 +180,7 @@ def _dataset_facts(ws: _Loading, count_tokens: bool) -> dict[str, DatasetFacts]:
             examples=report.examples,
             format=report.format,
             billable_tokens=tokens.billable if tokens else None,
+            bytes=path.stat().st_size,
         )
     return facts
 

@@ -57,6 +57,11 @@ class Catalog:
     def ids(self) -> list[str]:
         return sorted(self.models)
 
+    def known_regions(self) -> frozenset[str]:
+        """Every region the catalog names: a model's training region, or global training's."""
+        regional = {normalize_region(r) for m in self.models.values() for r in m.regions}
+        return frozenset(regional) | self.global_training_regions
+
 
 def load_catalog(override: Path | None = None) -> Catalog:
     """The packaged catalog, with `override`'s models replacing or adding entries by id."""

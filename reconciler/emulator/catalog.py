@@ -12,6 +12,7 @@ from dataclasses import dataclass
 # Azure's documented per-resource fine-tuning limits (quotas-limits page).
 MAX_FINE_TUNED_DEPLOYMENTS = 5
 MAX_FILES = 50
+MAX_FILE_BYTES = 1_000_000_000  # 1 GB of fine-tuning files per resource
 MAX_QUEUED_JOBS = 20
 MAX_JOBS = 100
 MIN_TRAINING_EXAMPLES = 10

@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 from reconciler.emulator import ids
-from reconciler.emulator.catalog import MAX_FILES
+from reconciler.emulator.catalog import MAX_FILE_BYTES, MAX_FILES
 from reconciler.emulator.routing import ApiError, Call, Reply
 from reconciler.emulator.store import dumps
 from reconciler.emulator.validation import validate_file
@@ -103,9 +103,10 @@ def expire_files(db: sqlite3.Connection, now: float) -> None:
     db.execute("DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
 
-def _check_file_quota(call: Call, account: str) -> None:
-    (count,) = call.db.execute(
-        "SELECT COUNT(*) FROM files WHERE account = ? AND purpose != 'fine-tune-results'",
+def _check_file_quota(call: Call, account: str, size: int) -> None:
+    (count, total) = call.db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM files"
+        " WHERE account = ? AND purpose != 'fine-tune-results'",
         (account,),
     ).fetchone()
     if count >= MAX_FILES:
@@ -114,6 +115,13 @@ def _check_file_quota(call: Call, account: str) -> None:
             "quotaExceeded",
             f"The account has reached its limit of {MAX_FILES} files. Delete files you no longer "
             "need and try again.",
+        )
+    if total + size > MAX_FILE_BYTES:
+        raise ApiError(
+            400,
+            "quotaExceeded",
+            f"The account's fine-tuning files would total {total + size} bytes; the limit is "
+            f"{MAX_FILE_BYTES}. Delete files you no longer need and try again.",
         )
 
 
@@ -162,7 +170,7 @@ def upload(call: Call) -> Reply:
         raise ApiError(400, "invalidPayload", "The 'file' part is missing.", target="file")
     filename, content = upload_part
     expires = _expires_after(call.form)
-    _check_file_quota(call, account)
+    _check_file_quota(call, account, len(content))
     row = store_file(
         call, account, filename=filename, purpose=purpose, content=content, expires_after=expires
     )
@@ -228,8 +236,8 @@ def import_file(call: Call) -> Reply:
     """Files_Import: the content was fetched by the app before the transaction (see app.py)."""
     account = data_plane_account(call)
     purpose, filename, _, expires = import_request(call)
-    _check_file_quota(call, account)
     content = call.form["imported_content"]
+    _check_file_quota(call, account, len(content))
     row = store_file(
         call, account, filename=filename, purpose=purpose, content=content, expires_after=expires
     )

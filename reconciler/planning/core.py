@@ -13,6 +13,7 @@ from reconciler.live import LiveState
 from reconciler.planning.deployments import plan_deployments
 from reconciler.planning.files import plan_files
 from reconciler.planning.jobs import plan_fine_tune_jobs
+from reconciler.planning.limits import check_limits
 from reconciler.planning.local import plan_local_runs
 from reconciler.planning.prune import plan_destroy, plan_prune
 from reconciler.planning.state import Planning
@@ -36,6 +37,7 @@ def plan(
         plan_deployments(p)
         plan_local_runs(p)
         plan_prune(p)
+        check_limits(p)
     changes = (
         [_drift_of(c) for c in p.changes if _is_drift(c)] if options.refresh_only else p.changes
     )

@@ -30,6 +30,7 @@ def _file_change(p: Planning, f: DesiredFile) -> UploadFile | Keep | Wait:
             filename=f.filename,
             path=f.path,
             digest=f.digest,
+            bytes=f.bytes,
         )
     if live.status == "processed":
         reason = Reason(why=Why.UP_TO_DATE, detail="uploaded and processed")

@@ -23,7 +23,14 @@ from azure.mgmt.cognitiveservices import models as arm
 
 from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC
 from reconciler.errors import PermanentError
-from reconciler.live import AccountLive, LiveCheckpoint, LiveDeployment, LiveFile, LiveJob
+from reconciler.live import (
+    AccountLive,
+    LiveCheckpoint,
+    LiveDeployment,
+    LiveFile,
+    LiveJob,
+    LiveUsage,
+)
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.providers.azure_errors import call as _call
 from reconciler.providers.azure_errors import call_with_conflict_retry as _call_with_conflict_retry
@@ -156,8 +163,20 @@ class AzureProvider:
             lambda: [self._deployment(d) for d in mc.deployments.list(rg, name)],
             f"list deployments of {account}",
         )
+        usages = _call(
+            lambda: {
+                u.name.value: LiveUsage(current=u.current_value or 0, limit=u.limit)
+                for u in mc.accounts.list_usages(rg, name).value or []
+                if u.name is not None and u.name.value
+            },
+            f"list usages of {account}",
+        )
         return AccountLive(
-            account=account, files=tuple(files), jobs=tuple(jobs), deployments=tuple(deployments)
+            account=account,
+            files=tuple(files),
+            jobs=tuple(jobs),
+            deployments=tuple(deployments),
+            usages=usages,
         )
 
     def _with_details(self, account: str, job: LiveJob, checkpoints_for: frozenset[str]) -> LiveJob:
