@@ -54,6 +54,7 @@ class Emulator:
         # Client address -> transport, filled by the server's protocol: lets a fault drop a
         # connection without answering.
         self.transports: dict[tuple[str, int], asyncio.Transport] = {}
+        self.freeze_after: int | None = None  # see controls.set_freeze
 
     def close(self) -> None:
         self.store.close()
@@ -65,6 +66,7 @@ class Emulator:
         self.clock.anchor_sim = time.time()
         self.clock.anchor_real = time.monotonic()
         self.faults = Faults()
+        self.freeze_after = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,6 +83,7 @@ class Emulator:
         route, params, path_exists = self.router.find(request.method, path)
         if route is not None and route.plane == "control":
             return await self._run(request, route, params, log_it=False)
+        await self._wait_while_frozen()
         problem = self._precheck(request, route, path, path_exists)
         if problem is not None:
             return self._log_only(request, route, problem)
@@ -96,6 +99,14 @@ class Emulator:
             self._drop(request)
             return None
         return response
+
+    async def _wait_while_frozen(self) -> None:
+        while self.freeze_after is not None and self._writes() >= self.freeze_after:
+            await asyncio.sleep(0.02)
+
+    def _writes(self) -> int:
+        row = self.store.db.execute("SELECT n FROM counters WHERE name = 'writes'").fetchone()
+        return int(row[0]) if row else 0
 
     def _precheck(
         self, request: Request, route: Route | None, path: str, path_exists: bool

@@ -8,6 +8,7 @@ GET  stats       {"operations": {operationId: count}, "writes": non-GET calls, "
 GET  clock       {"now": simulated unix time, "iso", "time_scale"}
 POST clock       {"advance_seconds": N} moves simulated time forward
 GET  faults      the fault configuration; POST faults replaces it (see faults.py)
+POST freeze      {"after_writes": N}: requests wait once N writes are done; null thaws
 POST reset       wipes all state (accounts included), clears faults, re-anchors the clock
 """
 
@@ -95,6 +96,17 @@ def set_faults(call: Call) -> Reply:
     except (ValueError, TypeError) as exc:
         raise ApiError(400, "invalidPayload", str(exc)) from exc
     return get_faults(call)
+
+
+def set_freeze(call: Call) -> Reply:
+    """`{"after_writes": N}`: once N writes are done, every further request waits (unanswered)
+    until `{"after_writes": null}`. A crash test kills its client while it waits, so that exactly
+    N writes happened."""
+    after = _json(call).get("after_writes")
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
+        raise ApiError(400, "invalidPayload", "after_writes must be a whole number or null.")
+    call.emulator.freeze_after = after
+    return Reply(200, {"after_writes": after})
 
 
 def reset(call: Call) -> Reply:

@@ -144,6 +144,7 @@ def control_routes() -> list[Route]:
         _control("POST", "/clock", "clock", controls.advance_clock),
         _control("GET", "/faults", "faults", controls.get_faults),
         _control("POST", "/faults", "faults", controls.set_faults),
+        _control("POST", "/freeze", "freeze", controls.set_freeze),
         _control("POST", "/reset", "reset", controls.reset),
     ]
 
