@@ -84,6 +84,7 @@ class ApplyResult:
     exit_code: int
     final: Plan
     done: list[dict[str, Any]] = field(default_factory=list)
+    live: LiveState = field(default_factory=LiveState)  # what the final plan was computed from
 
 
 @dataclass
@@ -117,29 +118,29 @@ class Applier:
     def run(self) -> ApplyResult:
         start = self.clock()
         done: list[dict[str, Any]] = []
-        current = self._first_round()
+        live, current = self._first_round()
         while True:
             _raise_on_errors(current)
             runnable = self._runnable(current)
             if runnable:
                 done.extend(self._execute(runnable))
             elif self._finished(current):
-                return ApplyResult(ExitCode.OK, current, done)
+                return ApplyResult(ExitCode.OK, current, done, live)
             elif not self._keep_waiting(current, self.clock() - start):
-                return ApplyResult(ExitCode.IN_PROGRESS, current, done)
+                return ApplyResult(ExitCode.IN_PROGRESS, current, done, live)
             else:
                 self.progress.waiting(current)
                 self.sleep(self.options.poll_s)
-            current = self.observe()[1]
+            live, current = self.observe()
 
-    def _first_round(self) -> Plan:
+    def _first_round(self) -> tuple[LiveState, Plan]:
         review = self.review()
         if self.options.saved_plan is not None:
             check_saved_plan(self.options.saved_plan, review.plan)
         if review.guards:
             raise GuardError.of(review.guards)
         self.progress.planned(review.plan)
-        return review.plan
+        return review.live, review.plan
 
     def _finished(self, current: Plan) -> bool:
         """Nothing left to do or wait for (a deployment left missing on purpose is reported, not

@@ -57,8 +57,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
 
 
+DESCRIPTION = """\
+Declarative GitOps for fine-tuned models: commit YAML specs (datasets, base models,
+hyperparameters, fine-tune chains, local LoRA runs, deployments across Azure regions), then
+`ftops plan` shows what would change, why and what it costs, and `ftops apply` converges the
+live Azure OpenAI state to them. Add --emulator to try any command on a local Azure."""
+
+EPILOG = """\
+exit codes:
+  0  success: valid, no changes, converged
+  1  error: invalid specs or data, an API failure, apply did not converge
+  2  plan --detailed-exitcode: there are changes (or drift, with --refresh-only)
+  3  apply: progress made, not converged yet (training in flight): run it again
+  4  refused by a guard or policy before anything changed (budget, maxDeletes, protect,
+     stale saved plan, another apply running)
+
+Data goes to stdout, messages and progress to stderr. Secrets are never printed."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ftops", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="ftops",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ftops {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _validate_parser(sub)
     _plan_parser(sub)
@@ -67,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(sub)
     _emulator_parser(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ftops")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _common(p: argparse.ArgumentParser, *, cloud: bool = True) -> None:
@@ -332,38 +365,38 @@ def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) 
         args.receipt.write_text(json.dumps(record, indent=2))
     if args.format == "json":
         out.print(json.dumps(record, indent=2), markup=False)
-    elif result.exit_code == ExitCode.IN_PROGRESS:
+    else:
+        err.print(_apply_summary(args, result), markup=False)
+
+
+def _apply_summary(args: argparse.Namespace, result: ApplyResult) -> str:
+    """The last line of apply: what was made, and whether the live state now matches."""
+    made = rendering.plural(len(result.done), "change")
+    final = result.final
+    if result.exit_code == ExitCode.IN_PROGRESS:
         waiting = [
             f"{c.address}" + (f" ({c.progress})" if isinstance(c, Wait) and c.progress else "")
-            for c in result.final.changes
+            for c in final.changes
             if c.action.value in ("wait", "train", "create", "update")
         ]
-        err.print("Apply made progress; still in flight: " + ", ".join(waiting), markup=False)
-        err.print("Run apply again (or apply --wait) to continue.", markup=False)
-    elif getattr(args, "destroy", False):
-        err.print(f"Destroy complete: {_changes(len(result.done))} made.", markup=False)
-    elif result.final.absent:
-        names = ", ".join(str(c.address) for c in result.final.absent)
-        err.print(
-            f"Apply complete: {_changes(len(result.done))} made, but declared deployments are "
-            f"missing and not recreated (onMissing: warn): {names}.",
-            markup=False,
+        return (
+            f"Apply made progress ({made}); still in flight: {', '.join(waiting)}.\n"
+            "Run apply again (or apply --wait) to continue."
         )
-    elif not result.final.is_converged:  # a saved plan is done; something outside it is not
-        err.print(
-            f"Apply complete: {_changes(len(result.done))} of the saved plan made. "
-            f"{len(result.final.pending)} change(s) outside it remain: run 'ftops plan'.",
-            markup=False,
+    if getattr(args, "destroy", False):
+        return f"Destroy complete: {made} made."
+    if final.absent:
+        names = ", ".join(str(c.address) for c in final.absent)
+        return (
+            f"Apply complete: {made} made, but declared deployments are missing and not "
+            f"recreated (onMissing: warn): {names}."
         )
-    else:
-        err.print(
-            f"Apply complete: {_changes(len(result.done))} made. The live state matches the specs.",
-            markup=False,
+    if not final.is_converged:  # a saved plan is done; something outside it is not
+        left = rendering.plural(len(final.pending), "change")
+        return (
+            f"Apply complete: {made} of the saved plan made; {left} outside it: run 'ftops plan'."
         )
-
-
-def _changes(n: int) -> str:
-    return f"{n} change" + ("" if n == 1 else "s")
+    return f"Apply complete: {made} made. The live state matches the specs."
 
 
 def cmd_status(args: argparse.Namespace) -> int:

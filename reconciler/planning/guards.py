@@ -24,14 +24,14 @@ def check_guards(plan: Plan, desired: DesiredState, *, force: bool = False) -> l
         )
     protected = {d.address: d for d in desired.deployments if d.protect}
     for change in deletes:
-        if change.address in protected:
+        if change.address in protected and not force:
             problems.append(
                 error(
                     "GUARD_PROTECTED",
                     f"{change.address} is protected and the plan would "
                     f"{change.action.value} it ({change.reason.why.value})",
                     protected[change.address].location,
-                    "set protect: false on the Deployment first if this is intended",
+                    "set protect: false on the Deployment first if this is intended (or --force)",
                 )
             )
     problems.extend(_budget_problems(plan, desired))

@@ -25,4 +25,9 @@ def diagnostics_json(diagnostics: Iterable[Diagnostic]) -> str:
 def diagnostics_summary(diagnostics: list[Diagnostic]) -> str:
     errors = sum(1 for d in diagnostics if d.is_error)
     warnings = sum(1 for d in diagnostics if d.severity.value == "warning")
-    return f"Found {errors} error(s) and {warnings} warning(s)."
+    return f"Found {plural(errors, 'error')} and {plural(warnings, 'warning')}."
+
+
+def plural(n: int, word: str) -> str:
+    """`1 change`, `3 changes`: what every summary line says."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -17,6 +17,7 @@ from reconciler.plans import (
     Wait,
     Why,
 )
+from reconciler.rendering.diagnostics import plural
 from reconciler.rendering.reasons import reason_text, value_text
 
 NO_CHANGES = "No changes. The live state matches the specs."
@@ -104,13 +105,13 @@ def _estimate_lines(plan: Plan) -> list[str]:
 
 def _training_line(t: TrainingEstimate) -> str:
     """`train x on m: 10 examples, 1,160 billable tokens × 3 epochs = 3,480 tokens ≈ $0.01`"""
-    examples = f"{t.examples} examples" if t.examples is not None else "examples unknown"
+    examples = plural(t.examples, "example") if t.examples is not None else "examples unknown"
     tokens = (
         f"{t.billable_tokens:,} billable tokens"
         if t.billable_tokens is not None
         else "tokens not counted"
     )
-    epochs = f"{t.epochs} epochs" if t.epochs else "epochs unknown"
+    epochs = plural(t.epochs, "epoch") if t.epochs else "epochs unknown"
     if t.epochs and t.epochs_heuristic:
         epochs += " (heuristic; Azure chooses)"
     total = f" = {t.trained_tokens:,} tokens" if t.trained_tokens is not None else ""

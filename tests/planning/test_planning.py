@@ -331,3 +331,24 @@ def test_checkpoint_epoch_maps_to_the_checkpoint_model(quickstart: DesiredState)
 def test_plan_round_trips_through_json(quickstart: DesiredState) -> None:
     p = plan(quickstart, LiveState())
     assert Plan.from_json(p.to_json()) == p
+
+
+def test_file_bytes_and_total_jobs_are_checked_against_live_usage(
+    quickstart: DesiredState,
+) -> None:
+    big = LiveFile(id="f-big", filename="quickstart.old.ab.jsonl", status="processed", bytes=10**9)
+    history = tuple(
+        LiveJob(id=f"j{i}", status="succeeded", model="m", suffix=f"old-{i:08x}")
+        for i in range(100)
+    )
+    d = quickstart.model_copy(
+        update={"files": tuple(f.model_copy(update={"bytes": 5}) for f in quickstart.files)}
+    )
+    live = LiveState(accounts={"main": AccountLive(account="main", files=(big,), jobs=history)})
+    codes = {x.code: x.message for x in plan(d, live).diagnostics}
+    assert "the limit is 1,000,000,000" in codes["LIMIT_FILE_BYTES"]
+    assert "(1,000,000,000 in use + 5 planned)" in codes["LIMIT_FILE_BYTES"]
+    assert (
+        "needs 101 fine-tuning jobs (100 in use + 1 planned); the limit is 100"
+        in codes["LIMIT_JOBS"]
+    )
