@@ -55,6 +55,7 @@ class Emulator:
         # connection without answering.
         self.transports: dict[tuple[str, int], asyncio.Transport] = {}
         self.freeze_after: int | None = None  # see controls.set_freeze
+        self.admitted_writes = 0
 
     def close(self) -> None:
         self.store.close()
@@ -83,7 +84,7 @@ class Emulator:
         route, params, path_exists = self.router.find(request.method, path)
         if route is not None and route.plane == "control":
             return await self._run(request, route, params, log_it=False)
-        await self._wait_while_frozen()
+        await self._wait_while_frozen(request.method)
         problem = self._precheck(request, route, path, path_exists)
         if problem is not None:
             return self._log_only(request, route, problem)
@@ -100,11 +101,15 @@ class Emulator:
             return None
         return response
 
-    async def _wait_while_frozen(self) -> None:
-        while self.freeze_after is not None and self._writes() >= self.freeze_after:
+    async def _wait_while_frozen(self, method: str) -> None:
+        """Admit requests until `freeze_after` writes are admitted. The check and the count run
+        without an await between them, so concurrent requests cannot both slip through."""
+        while self.freeze_after is not None and self.admitted_writes >= self.freeze_after:
             await asyncio.sleep(0.02)
+        if method != "GET":
+            self.admitted_writes += 1
 
-    def _writes(self) -> int:
+    def writes(self) -> int:
         row = self.store.db.execute("SELECT n FROM counters WHERE name = 'writes'").fetchone()
         return int(row[0]) if row else 0
 

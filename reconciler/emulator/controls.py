@@ -105,6 +105,7 @@ def set_freeze(call: Call) -> Reply:
     after = _json(call).get("after_writes")
     if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
         raise ApiError(400, "invalidPayload", "after_writes must be a whole number or null.")
+    call.emulator.admitted_writes = call.emulator.writes()
     call.emulator.freeze_after = after
     return Reply(200, {"after_writes": after})
 
