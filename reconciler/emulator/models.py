@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -81,7 +82,30 @@ def chat_completions(call: Call) -> Reply:
         (call.now, account, name),
     )
     model = loads(row["body"])["properties"]["model"]["name"]
-    return Reply(200, _completion(model, name, messages, call.now))
+    completion = _completion(model, name, messages, call.now)
+    if body.get("stream") is True:
+        usage = (body.get("stream_options") or {}).get("include_usage") is True
+        return Reply(200, _event_stream(completion, usage), media_type="text/event-stream")
+    return Reply(200, completion)
+
+
+def _event_stream(completion: dict[str, Any], include_usage: bool) -> bytes:
+    """`stream: true`: server-sent events of `chat.completion.chunk`s, as Azure sends them: the
+    role, the content in pieces, the finish reason, the usage when asked, then `[DONE]`."""
+    text = completion["choices"][0]["message"]["content"]
+    pieces = [text[i : i + 16] for i in range(0, len(text), 16)]
+    deltas = [{"role": "assistant", "content": ""}, *({"content": p} for p in pieces), {}]
+    base = {k: completion[k] for k in ("id", "created", "model")} | {
+        "object": "chat.completion.chunk"
+    }
+    chunks = [
+        base | {"choices": [{"index": 0, "delta": d, "finish_reason": None if d else "stop"}]}
+        for d in deltas
+    ]
+    if include_usage:
+        chunks.append(base | {"choices": [], "usage": completion["usage"]})
+    events = [f"data: {json.dumps(c, separators=(',', ':'))}\n\n" for c in chunks]
+    return ("".join(events) + "data: [DONE]\n\n").encode()
 
 
 def _completion(model: str, deployment: str, messages: list[Any], now: float) -> dict[str, Any]:

@@ -154,6 +154,17 @@ def test_fine_tuned_and_checkpoint_deployments(
         model="ft", messages=[{"role": "user", "content": "Paris?"}]
     )
     assert "Paris?" in answer.choices[0].message.content
+    stream = client.chat.completions.create(
+        model="ft",
+        messages=[{"role": "user", "content": "Paris?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(chunks) > 3 and streamed == answer.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
     with pytest.raises(HttpResponseError) as caught:
         arm.deployments.begin_create_or_update(
             RG, account, "bad", deployment_body(f"{job.fine_tuned_model}x")
