@@ -105,9 +105,9 @@ class Applier:
         saved = self.options.saved_plan
         return saved.options if saved is not None else self.options.plan_options
 
-    def observe(self) -> tuple[LiveState, Plan]:
+    def observe(self, *, metrics: bool = False) -> tuple[LiveState, Plan]:
         reader = self.local.read if self.local else None
-        live = read_live(self.desired, self.cloud, reader)
+        live = read_live(self.desired, self.cloud, reader, metrics=metrics)
         return live, plan(self.desired, live, self.plan_options, self.catalog)
 
     def review(self) -> Review:

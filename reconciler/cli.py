@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -193,9 +195,17 @@ def _destroy_parser(sub: Any) -> None:
 
 
 def _status_parser(sub: Any) -> None:
-    p = sub.add_parser("status", help="live view: jobs, deployments, drift")
+    p = sub.add_parser("status", help="live view per account: jobs, deployments, drift")
     _common(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--all", action="store_true", help="list superseded jobs too")
+    p.add_argument("--watch", action="store_true", help="refresh until in sync (or Ctrl-C)")
+    p.add_argument(
+        "--interval", type=float, default=2.0, help="with --watch: seconds between reads"
+    )
+    p.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 2 when out of sync, 0 when in sync"
+    )
     p.set_defaults(handler=cmd_status)
 
 
@@ -336,9 +346,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     saved = _saved_plan(args.saved_plan) if args.saved_plan else None
     lock = project_lock(ws.desired.project_spec.lock, ws.state_dir, emulator=args.emulator)
-    with lock, _connected(ws, args) as provider:
-        progress = _Progress(quiet=args.format == "json", confirm=not args.yes)
-        result = _applier(ws, provider, args, progress, saved).run()
+    progress = _Progress(quiet=args.format == "json", confirm=not args.yes)
+    try:
+        with lock, _connected(ws, args) as provider:
+            result = _applier(ws, provider, args, progress, saved).run()
+    finally:
+        progress.close()
     _finish_apply(ws, args, result)
     return result.exit_code
 
@@ -402,24 +415,77 @@ def _apply_summary(args: argparse.Namespace, result: ApplyResult) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     with _connected(ws, args) as provider:
-        live, plan = _applier(ws, provider, args, _Progress(quiet=True)).observe()
+        applier = _applier(ws, provider, args, _Progress(quiet=True))
+        in_sync = _watch(ws, applier, args) if args.watch else _status_once(ws, applier, args)
+    return ExitCode.CHANGES if args.detailed_exitcode and not in_sync else ExitCode.OK
+
+
+def _status_view(
+    ws: Workspace, applier: Applier, args: argparse.Namespace
+) -> tuple[Any, bool, Any]:
+    from reconciler.rendering.status import status_rows
+
+    live, plan = applier.observe(metrics=True)
+    return status_rows(ws.desired, live, plan, show_all=args.all), plan.is_converged, live
+
+
+def _status_once(ws: Workspace, applier: Applier, args: argparse.Namespace) -> bool:
+    from reconciler.rendering.status import status_json, status_table, status_text
+
+    rows, in_sync, live = _status_view(ws, applier, args)
+    project = ws.desired.project
     if args.format == "json":
-        out.print(
-            json.dumps({"live": live.summary(), "plan": json.loads(plan.to_json())}, indent=2),
-            markup=False,
-        )
+        out.print(json.dumps(status_json(project, rows, in_sync, live), indent=2), markup=False)
+    elif _fancy(out):
+        out.print(status_table(project, rows, in_sync))
     else:
-        out.print(rendering.status_text(plan, live), markup=False)
-    return ExitCode.OK
+        out.print(status_text(project, rows, in_sync), markup=False)
+    return in_sync
+
+
+def _watch(ws: Workspace, applier: Applier, args: argparse.Namespace) -> bool:
+    """Redraw in place on a terminal; elsewhere print the table again whenever it changes."""
+    from rich.live import Live
+
+    from reconciler.rendering.status import status_table, status_text
+
+    project, shown, in_sync = ws.desired.project, "", False
+    live_view = Live(console=out, auto_refresh=False) if _fancy(out) else None
+    try:
+        if live_view is not None:
+            live_view.start()
+        while True:
+            rows, in_sync, _ = _status_view(ws, applier, args)
+            if live_view is not None:
+                live_view.update(status_table(project, rows, in_sync), refresh=True)
+            elif (text := status_text(project, rows, in_sync)) != shown:
+                shown = text
+                out.print(f"[{time.strftime('%H:%M:%S')}] {text}", markup=False)
+            if in_sync:
+                return True
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return in_sync
+    finally:
+        if live_view is not None:
+            live_view.stop()
+
+
+def _fancy(console: Console) -> bool:
+    """Colours, tables and bars only on a terminal, and never in CI logs."""
+    return console.is_terminal and not os.environ.get("CI")
 
 
 class _Progress:
-    """Apply's progress on stderr; asks for confirmation before the first change."""
+    """Apply's progress on stderr: bars on a terminal (one per job, run or deployment in
+    flight), timestamped lines in a pipe or CI; asks for confirmation before the first change."""
 
     def __init__(self, *, quiet: bool = False, confirm: bool = False) -> None:
         self.quiet = quiet
         self.confirm = confirm
         self.shown: dict[str, str] = {}
+        self.bars: Any = None
+        self.tasks: dict[str, Any] = {}
 
     def planned(self, plan: Plan) -> None:
         if not self.quiet:
@@ -431,22 +497,69 @@ class _Progress:
             _confirm()
 
     def started(self, change: Change) -> None:
-        if not self.quiet:
-            err.print(f"{change.address}: {change.action.value}…", markup=False)
+        self._say(f"{change.address}: {change.action.value}…")
 
     def finished(self, change: Change, detail: str) -> None:
-        if not self.quiet:
-            err.print(f"{change.address}: {detail}", markup=False)
+        self._say(f"{change.address}: {detail}")
 
     def waiting(self, plan: Plan) -> None:
-        """One line per wait whenever its progress moves: status, step, loss."""
+        """Each wait's progress whenever it moves: status, step of total, loss."""
         if self.quiet:
+            return
+        if _fancy(err):
+            self._bars(plan.waits)
             return
         for c in plan.waits:
             line = c.progress or rendering.reason_text(c.reason)
             if self.shown.get(str(c.address)) != line:
                 self.shown[str(c.address)] = line
-                err.print(f"waiting: {c.address}: {line}", markup=False)
+                self._say(f"waiting: {c.address}: {line}")
+
+    def _say(self, line: str) -> None:
+        if self.quiet:
+            return
+        if self.bars is not None:
+            self.bars.console.print(line, markup=False, highlight=False)
+        elif _fancy(err):
+            err.print(line, markup=False)
+        else:
+            err.print(f"[{time.strftime('%H:%M:%S')}] {line}", markup=False)
+
+    def _bars(self, waits: tuple[Wait, ...]) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        if self.bars is None:
+            self.bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+            )
+            self.bars.start()
+        for c in waits:
+            key = str(c.address)
+            detail = c.progress or rendering.reason_text(c.reason)
+            if key not in self.tasks:
+                self.tasks[key] = self.bars.add_task(key, total=c.total, detail=detail)
+            self.bars.update(self.tasks[key], completed=c.step or 0, total=c.total, detail=detail)
+
+    def close(self) -> None:
+        if self.bars is not None:
+            for task in self.tasks.values():
+                total = self.bars.tasks[task].total
+                if total:
+                    self.bars.update(task, completed=total)
+            self.bars.stop()
+            self.bars = None
 
 
 def _confirm() -> None:

@@ -51,9 +51,11 @@ class LiveJob(LiveModel):
     error: str | None = None
     estimated_finish: int | None = None
     checkpoints: tuple[LiveCheckpoint, ...] = ()
-    # From the newest metrics event, read only while the job runs (for progress).
+    # From the newest metrics event: read while the job runs (for progress), and for `status`.
     step: int | None = None
+    total_steps: int | None = None
     train_loss: float | None = None
+    valid_loss: float | None = None
 
     @property
     def is_terminal(self) -> bool:

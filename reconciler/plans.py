@@ -256,6 +256,8 @@ class Wait(ChangeBase):
     action: Action = Action.WAIT
     progress: str | None = None
     live_id: str | None = None
+    step: int | None = None  # for a progress bar: how far, of how many
+    total: int | None = None
 
     def ids(self) -> dict[str, str]:
         return _live_ids(self.kind, self.live_id, None)

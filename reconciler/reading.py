@@ -15,16 +15,25 @@ LocalReader = Callable[[str, str], LocalRunLive]
 
 
 def read_live(
-    desired: DesiredState, cloud: CloudProvider | None, local: LocalReader | None = None
+    desired: DesiredState,
+    cloud: CloudProvider | None,
+    local: LocalReader | None = None,
+    *,
+    metrics: bool = False,
 ) -> LiveState:
+    """With `metrics`, also the latest metrics of each fine-tune's current job (for `status`)."""
     accounts = _accounts_in_use(desired)
     checkpoints = _checkpoint_suffixes(desired)
+    current = _current_suffixes(desired) if metrics else {}
     live_accounts: dict[str, AccountLive] = {}
     if accounts and cloud is not None:
         with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
             futures = {
                 a: pool.submit(
-                    cloud.read_account, a, checkpoints_for=checkpoints.get(a, frozenset())
+                    cloud.read_account,
+                    a,
+                    checkpoints_for=checkpoints.get(a, frozenset()),
+                    metrics_for=current.get(a, frozenset()),
                 )
                 for a in accounts
             }
@@ -36,6 +45,13 @@ def read_live(
 def _accounts_in_use(desired: DesiredState) -> list[str]:
     """Every declared account: prune needs the ones nothing targets any more, too."""
     return sorted(desired.accounts)
+
+
+def _current_suffixes(desired: DesiredState) -> dict[str, frozenset[str]]:
+    wanted: dict[str, set[str]] = {}
+    for ft in desired.fine_tunes:
+        wanted.setdefault(ft.account, set()).add(ft.suffix)
+    return {a: frozenset(s) for a, s in wanted.items()}
 
 
 def _checkpoint_suffixes(desired: DesiredState) -> dict[str, frozenset[str]]:

@@ -39,6 +39,8 @@ def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> TrainJ
             reason=Reason(why=Why.IN_PROGRESS, detail=f"training: job {job.id} is {job.status}"),
             progress=_job_progress(job),
             live_id=job.id,
+            step=job.step,
+            total=job.total_steps,
         )
     p.diagnostics.append(
         error(
@@ -56,7 +58,7 @@ def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> TrainJ
 def _job_progress(job: LiveJob) -> str:
     parts = [job.status]
     if job.step is not None:
-        parts.append(f"step {job.step}")
+        parts.append(f"step {job.step}" + (f"/{job.total_steps}" if job.total_steps else ""))
     if job.train_loss is not None:
         parts.append(f"loss {job.train_loss:.4f}")
     if job.trained_tokens:

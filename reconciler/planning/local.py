@@ -28,7 +28,13 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait
     if phase == "running":
         step = f"step {live.step}/{live.max_steps}" if live and live.step else "running"
         reason = Reason(why=Why.IN_PROGRESS, detail="training locally")
-        return Wait(address=run.address, reason=reason, progress=step)
+        return Wait(
+            address=run.address,
+            reason=reason,
+            progress=step,
+            step=live.step if live else None,
+            total=live.max_steps if live else None,
+        )
     if phase == "partial":
         at = live.last_checkpoint if live else None
         detail = f"from checkpoint {at}" if at else "an unfinished run, from the start"

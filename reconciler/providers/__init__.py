@@ -17,7 +17,13 @@ from reconciler.specs.models import Sku
 class CloudProvider(Protocol):
     """The cloud as apply sees it: typed requests in; the wire format is the provider's."""
 
-    def read_account(self, account: str, *, checkpoints_for: frozenset[str]) -> AccountLive: ...
+    def read_account(
+        self,
+        account: str,
+        *,
+        checkpoints_for: frozenset[str],
+        metrics_for: frozenset[str] = frozenset(),
+    ) -> AccountLive: ...
 
     def upload_file(self, account: str, filename: str, path: Path) -> str: ...
 

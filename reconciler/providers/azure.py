@@ -8,6 +8,7 @@ must be https and credentials come from Entra (azure-identity) or an environment
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from functools import cached_property
@@ -149,7 +150,11 @@ class AzureProvider:
     # --- reads --------------------------------------------------------------------------
 
     def read_account(
-        self, account: str, *, checkpoints_for: frozenset[str] = frozenset()
+        self,
+        account: str,
+        *,
+        checkpoints_for: frozenset[str] = frozenset(),
+        metrics_for: frozenset[str] = frozenset(),
     ) -> AccountLive:
         client = self.data(account)
         files = _call(lambda: [_file(f) for f in client.files.list()], f"list files in {account}")
@@ -157,7 +162,7 @@ class AzureProvider:
             lambda: [_job(j.model_dump()) for j in client.fine_tuning.jobs.list()],
             f"list fine-tuning jobs in {account}",
         )
-        jobs = [self._with_details(account, j, checkpoints_for) for j in jobs]
+        jobs = [self._with_details(account, j, checkpoints_for, metrics_for) for j in jobs]
         mc, rg, name = self._arm_call(account)
         deployments = _call(
             lambda: [self._deployment(d) for d in mc.deployments.list(rg, name)],
@@ -179,22 +184,26 @@ class AzureProvider:
             usages=usages,
         )
 
-    def _with_details(self, account: str, job: LiveJob, checkpoints_for: frozenset[str]) -> LiveJob:
+    def _with_details(
+        self,
+        account: str,
+        job: LiveJob,
+        checkpoints_for: frozenset[str],
+        metrics_for: frozenset[str],
+    ) -> LiveJob:
         if job.suffix in checkpoints_for and job.status == "succeeded":
-            return self._with_checkpoints(account, job)
-        if job.status == "running":
-            return self._with_progress(account, job)
+            job = self._with_checkpoints(account, job)
+        if job.status == "running" or (job.is_terminal and job.suffix in metrics_for):
+            job = self._with_progress(account, job)
         return job
 
     def _with_progress(self, account: str, job: LiveJob) -> LiveJob:
-        """The newest metrics event of a running job: its step and training loss."""
+        """The newest metrics event of a job: step (of how many), training and validation loss."""
         events = self.data(account).fine_tuning.jobs.list_events(job.id, limit=10)
         for event in _call(lambda: list(events.data), f"list events of {job.id}"):
             data = event.data if isinstance(event.data, dict) else {}
             if event.type == "metrics" and "step" in data:
-                return job.model_copy(
-                    update={"step": data.get("step"), "train_loss": data.get("train_loss")}
-                )
+                return job.model_copy(update=_metrics(data, event.message or ""))
         return job
 
     def _with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
@@ -330,6 +339,22 @@ def _file(f: Any) -> LiveFile:
         status_details=getattr(f, "status_details", None),
         created_at=f.created_at,
     )
+
+
+_STEP_OF = re.compile(r"Step (\d+)/(\d+)")  # Azure's metrics events: "Step 45/100: training loss=…"
+
+
+def _metrics(data: dict[str, Any], message: str) -> dict[str, Any]:
+    total = data.get("total_steps")
+    if not isinstance(total, int) and (match := _STEP_OF.search(message)):
+        total = int(match.group(2))
+    step = data.get("step")
+    return {
+        "step": int(step) if isinstance(step, int | float) else None,
+        "total_steps": total if isinstance(total, int) else None,
+        "train_loss": data.get("train_loss"),
+        "valid_loss": data.get("valid_loss") or data.get("full_valid_loss"),
+    }
 
 
 def _job(raw: dict[str, Any]) -> LiveJob:

@@ -8,7 +8,7 @@ from reconciler.rendering.diagnostics import (
 )
 from reconciler.rendering.plans import NO_CHANGES, plan_json, plan_markdown, plan_text
 from reconciler.rendering.reasons import reason_text
-from reconciler.rendering.status import status_text
+from reconciler.rendering.status import status_json, status_rows, status_text
 
 __all__ = [
     "NO_CHANGES",
@@ -20,5 +20,7 @@ __all__ = [
     "plan_text",
     "plural",
     "reason_text",
+    "status_json",
+    "status_rows",
     "status_text",
 ]

@@ -1,34 +1,176 @@
-"""`ftops status`: the live objects per account, then what is out of sync and why."""
+"""`ftops status`: per account, every declared resource with its live state, and whether the
+account matches the specs. One list of rows feeds the plain text (pipes, CI), the rich table (a
+terminal) and the JSON."""
 
 from __future__ import annotations
 
-from reconciler.live import LiveState
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reconciler.desired import DesiredState
+from reconciler.live import AccountLive, LiveJob, LiveState
 from reconciler.plans import Action, Plan, Wait
 from reconciler.rendering.reasons import reason_text
 
 
-def status_text(plan: Plan, live: LiveState) -> str:
-    lines = [f"Project {plan.project}", ""]
-    for account, acct in sorted(live.accounts.items()):
-        lines.append(f"account {account}")
-        for job in sorted(acct.jobs, key=lambda j: j.created_at or 0):
-            model = f" → {job.fine_tuned_model}" if job.fine_tuned_model else ""
-            lines.append(f"  job {job.id} {job.status:<10} {job.suffix or ''}{model}")
-        for dep in acct.deployments:
-            owner = dep.tags.get("ftops-project", "-")
-            lines.append(
-                f"  deployment {dep.name} {dep.provisioning_state or ''} "
-                f"{dep.model_name} {dep.sku_name}×{dep.capacity} (owner {owner})"
+@dataclass(frozen=True)
+class Row:
+    account: str
+    resource: str
+    state: str
+    progress: str = ""
+    detail: str = ""
+    sync: str = "in sync"
+
+
+def status_rows(
+    desired: DesiredState, live: LiveState, plan: Plan, *, show_all: bool = False
+) -> list[Row]:
+    syncs = {str(c.address): _sync(plan, c) for c in plan.changes}
+    rows: list[Row] = []
+    for ft in desired.fine_tunes:
+        acct = _account(live, ft.account)
+        job = acct.job_with_suffix(ft.suffix)
+        rows.append(_job_row(ft.account, str(ft.address), job, syncs.get(str(ft.address), "")))
+        if show_all:
+            rows += [
+                _job_row(ft.account, f"  {j.suffix}", j, "superseded")
+                for j in acct.jobs
+                if (j.suffix or "").rsplit("-", 1)[0] == ft.label and j.suffix != ft.suffix
+            ]
+    for d in desired.deployments:
+        dep = _account(live, d.account).deployment(d.deployment_name)
+        sync = syncs.get(str(d.address), "")
+        if dep is None:
+            rows.append(Row(d.account, str(d.address), "missing", sync=sync or "missing"))
+            continue
+        source = f", from {dep.trained_in}" if dep.trained_in else ""
+        detail = f"{dep.model_name} · {dep.sku_name} × {dep.capacity}{source}"
+        rows.append(Row(d.account, str(d.address), dep.provisioning_state or "", "", detail, sync))
+    for run in desired.local_runs:
+        state = live.local_runs.get(run.name)
+        step = f"step {state.step}/{state.max_steps or '?'}" if state and state.step else ""
+        rows.append(
+            Row(
+                "local",
+                str(run.address),
+                state.phase if state else "missing",
+                step,
+                (state.detail or "") if state else "",
+                syncs.get(str(run.address), ""),
             )
-        lines.append("")
-    for name, run in sorted(live.local_runs.items()):
-        step = f" step {run.step}/{run.max_steps}" if run.step else ""
-        lines.append(f"local run {name} {run.phase}{step}")
-    drift = [c for c in plan.changes if c.action is not Action.NOOP]
-    lines.append("In sync." if not drift else "Out of sync:")
-    for c in drift:
-        progress = f" ({c.progress})" if isinstance(c, Wait) and c.progress else ""
-        lines.append(
-            f"  {c.action.symbol} {c.address}: {reason_text(c.reason, plan.estimates)}{progress}"
         )
+    return [r if r.sync else Row(**{**asdict(r), "sync": "in sync"}) for r in rows]
+
+
+def _sync(plan: Plan, change: Any) -> str:
+    if change.action is Action.NOOP and change not in plan.absent:
+        return "in sync"
+    if isinstance(change, Wait):
+        return "in progress"
+    return f"{change.action.value}: {reason_text(change.reason, plan.estimates)}"
+
+
+def _account(live: LiveState, name: str) -> AccountLive:
+    return live.accounts.get(name) or AccountLive(account=name)
+
+
+def _job_row(account: str, resource: str, job: LiveJob | None, sync: str) -> Row:
+    if job is None:
+        return Row(account, resource, "not trained", sync=sync)
+    detail = job.fine_tuned_model or ""
+    if job.status in ("failed", "cancelled"):
+        detail = job.error or "no reason given"
+    return Row(account, resource, job.status, _progress(job), detail, sync)
+
+
+def _progress(job: LiveJob) -> str:
+    parts = []
+    if job.step is not None:
+        total = f"/{job.total_steps}" if job.total_steps else ""
+        parts.append(f"step {job.step}{total}")
+    if job.train_loss is not None:
+        valid = f" (valid {job.valid_loss:.4f})" if job.valid_loss is not None else ""
+        parts.append(f"loss {job.train_loss:.4f}{valid}")
+    if job.created_at:
+        end = job.finished_at or time.time()
+        parts.append(f"{_duration(end - job.created_at)} elapsed")
+    eta = _eta(job)
+    if eta:
+        parts.append(f"ETA {eta}")
+    return ", ".join(parts)
+
+
+def _eta(job: LiveJob) -> str:
+    if job.is_terminal:
+        return ""
+    if job.estimated_finish:
+        return _duration(max(0.0, job.estimated_finish - time.time()))
+    if job.step and job.total_steps and job.created_at:
+        spent = time.time() - job.created_at
+        return _duration(spent / job.step * (job.total_steps - job.step))
+    return ""
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+# --- renderings ---------------------------------------------------------------------------
+
+COLUMNS = ("resource", "state", "progress", "detail", "sync")
+
+
+def status_text(project: str, rows: list[Row], in_sync: bool) -> str:
+    """Plain aligned columns, one block per account: for pipes and CI logs."""
+    lines = [f"Project {project}: " + ("in sync." if in_sync else "out of sync.")]
+    for account in dict.fromkeys(r.account for r in rows):
+        table = [COLUMNS] + [
+            tuple(getattr(r, c) for c in COLUMNS) for r in rows if r.account == account
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+        lines += ["", f"account {account}"]
+        lines += [
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        ]
     return "\n".join(lines)
+
+
+def status_table(project: str, rows: list[Row], in_sync: bool) -> Any:
+    """The same as a rich renderable, for a terminal."""
+    from rich.console import Group
+    from rich.table import Table
+
+    tables = []
+    for account in dict.fromkeys(r.account for r in rows):
+        table = Table(title=f"account {account}", title_justify="left", expand=False)
+        for column in COLUMNS:
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            if r.account == account:
+                style = "green" if r.sync == "in sync" else "yellow"
+                table.add_row(r.resource, r.state, r.progress, r.detail, f"[{style}]{r.sync}[/]")
+        tables.append(table)
+    title = f"Project {project}: " + ("[green]in sync[/]" if in_sync else "[yellow]out of sync[/]")
+    return Group(title, *tables)
+
+
+def status_json(
+    project: str, rows: list[Row], in_sync: bool, live: LiveState | None = None
+) -> dict[str, Any]:
+    """The rows, and the live state they were read from (numbers, ids) for scripts."""
+    data: dict[str, Any] = {
+        "project": project,
+        "in_sync": in_sync,
+        "resources": [asdict(r) for r in rows],
+    }
+    if live is not None:
+        data["live"] = live.summary()
+    return data

@@ -24,7 +24,13 @@ class FakeCloud:
     def _set(self, account: str, **parts: object) -> None:
         self.accounts[account] = self._acct(account).model_copy(update=parts)
 
-    def read_account(self, account: str, *, checkpoints_for: frozenset[str]) -> AccountLive:
+    def read_account(
+        self,
+        account: str,
+        *,
+        checkpoints_for: frozenset[str],
+        metrics_for: frozenset[str] = frozenset(),
+    ) -> AccountLive:
         return self._acct(account)
 
     def upload_file(self, account: str, filename: str, path: Path) -> str:
