@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _apply_parser(sub)
     _destroy_parser(sub)
     _status_parser(sub)
+    _report_parser(sub)
     _emulator_parser(sub)
     return parser
 
@@ -176,6 +177,18 @@ def _apply_parser(sub: Any) -> None:
     p.add_argument("--receipt", type=Path, help="write a JSON receipt of what was applied")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=cmd_apply)
+
+
+def _report_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "report", help="plots (PNG) and a markdown summary of a fine-tune's or local run's results"
+    )
+    p.add_argument("name", help="the FineTune or LocalRun (metadata.name)")
+    _common(p)
+    p.add_argument(
+        "--out", type=Path, help="directory for the report (default: .ftops/reports/NAME)"
+    )
+    p.set_defaults(handler=cmd_report)
 
 
 def _destroy_parser(sub: Any) -> None:
@@ -474,6 +487,39 @@ def _watch(ws: Workspace, applier: Applier, args: argparse.Namespace) -> bool:
 def _fancy(console: Console) -> bool:
     """Colours, tables and bars only on a terminal, and never in CI logs."""
     return console.is_terminal and not os.environ.get("CI")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reconciler.reporting import read_results, summary_markdown
+    from reconciler.reporting.plots import draw
+    from reconciler.reporting.sources import azure_run, local_run
+
+    ws = _workspace(args)
+    fine_tune = next((f for f in ws.desired.fine_tunes if f.name == args.name), None)
+    run = next((r for r in ws.desired.local_runs if r.name == args.name), None)
+    if fine_tune is None and run is None:
+        names = [f.name for f in ws.desired.fine_tunes] + [r.name for r in ws.desired.local_runs]
+        raise FtopsError(
+            f"no FineTune or LocalRun named {args.name!r}",
+            code="REPORT_UNKNOWN",
+            hint=f"declared: {', '.join(names)}" if names else "declare a FineTune or LocalRun",
+        )
+    if fine_tune is not None:
+        with _connected(ws, args) as provider:
+            text, facts = azure_run(provider, fine_tune)
+    else:
+        assert run is not None
+        text, facts = local_run(ws.root, run)
+    out_dir = args.out or ws.state_dir / "reports" / args.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = read_results(text)
+    (out_dir / "results.csv").write_text(text, encoding="utf-8")
+    pngs, _ = draw(results, args.name, out_dir)
+    summary = out_dir / "report.md"
+    summary.write_text(summary_markdown(facts, results, [p.name for p in pngs]), encoding="utf-8")
+    for path in (summary, *pngs):
+        out.print(str(path), markup=False)
+    return ExitCode.OK
 
 
 class _Progress:

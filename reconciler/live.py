@@ -50,6 +50,7 @@ class LiveJob(LiveModel):
     seed: int | None = None
     error: str | None = None
     estimated_finish: int | None = None
+    result_files: tuple[str, ...] = ()  # file ids of results.csv, once the job has ended
     checkpoints: tuple[LiveCheckpoint, ...] = ()
     # From the newest metrics event: read while the job runs (for progress), and for `status`.
     step: int | None = None

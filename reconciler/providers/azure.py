@@ -206,6 +206,9 @@ class AzureProvider:
                 return job.model_copy(update=_metrics(data, event.message or ""))
         return job
 
+    def job_with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
+        return self._with_checkpoints(account, job)
+
     def _with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
         pages = self.data(account).fine_tuning.jobs.checkpoints.list(job.id)
         checkpoints = _call(
@@ -376,6 +379,7 @@ def _job(raw: dict[str, Any]) -> LiveJob:
         seed=raw.get("seed"),
         error=(error.get("message") if isinstance(error, dict) else None) or None,
         estimated_finish=raw.get("estimated_finish"),
+        result_files=tuple(raw.get("result_files") or ()),
     )
 
 

@@ -154,3 +154,14 @@ def test_two_processes_under_accelerate(workspace: Workspace) -> None:
     spec_lock = read_json(run / lr.SPEC_LOCK)
     assert spec_lock is not None and spec_lock["plan"]["gradientAccumulation"] == 1
     assert len(read_rows(run)[1]) == 12
+
+
+def test_report_of_a_local_run(reference, tmp_path: Path) -> None:
+    from reconciler.cli import main
+    from tests.e2e.test_report import check_report
+
+    ws, _ = reference
+    out = tmp_path / "report"
+    assert main(["report", NAME, str(ws.root / "ftops.yaml"), "--out", str(out)]) == 0
+    summary = check_report(out, tmp_path)
+    assert "local run" in summary and "**succeeded**" in summary
