@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.desired import DesiredState
-from reconciler.errors import ConvergenceError, Diagnostic, ExitCode, GuardError, SpecError
+from reconciler.errors import (
+    ConvergenceError,
+    Diagnostic,
+    ExitCode,
+    FtopsError,
+    GuardError,
+    SpecError,
+)
 from reconciler.estimating import CatalogLike
 from reconciler.live import LiveState, LocalRunLive
 from reconciler.planning import check_guards, plan
@@ -48,6 +55,8 @@ class Progress(Protocol):
     def finished(self, change: Change, detail: str) -> None: ...
 
     def waiting(self, plan: Plan) -> None: ...
+
+    def finished_smoke_test(self, address: Address, answer: str, latency_ms: int) -> None: ...
 
 
 class LocalRuns(Protocol):
@@ -85,6 +94,7 @@ class ApplyResult:
     final: Plan
     done: list[dict[str, Any]] = field(default_factory=list)
     live: LiveState = field(default_factory=LiveState)  # what the final plan was computed from
+    smoke_tests: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -125,13 +135,41 @@ class Applier:
             if runnable:
                 done.extend(self._execute(runnable))
             elif self._finished(current):
-                return ApplyResult(ExitCode.OK, current, done, live)
+                smoke = self._smoke_tests(done)
+                final, _ = self.observe(metrics=True)  # with the jobs' final metrics, for receipts
+                return ApplyResult(ExitCode.OK, current, done, final, smoke)
             elif not self._keep_waiting(current, self.clock() - start):
                 return ApplyResult(ExitCode.IN_PROGRESS, current, done, live)
             else:
                 self.progress.waiting(current)
                 self.sleep(self.options.poll_s)
             live, current = self.observe()
+
+    def _smoke_tests(self, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One chat completion to each deployment this apply changed that asks for it."""
+        changed = {d["address"] for d in done}
+        results = []
+        for d in self.desired.deployments:
+            test = d.smoke_test
+            if test is None or str(d.address) not in changed or self.cloud is None:
+                continue
+            messages = [m.model_dump() for m in test.messages]
+            started = self.clock()
+            answer = self.cloud.complete(d.account, d.deployment_name, messages)
+            latency_ms = round((self.clock() - started) * 1000)
+            first = (answer.strip().splitlines() or [""])[0][:200]
+            result = {"address": str(d.address), "answer": first, "latency_ms": latency_ms}
+            if test.expect is not None and test.expect.lower() not in answer.lower():
+                raise SmokeTestError(
+                    f"{d.address}: the smoke test's answer lacks {test.expect!r}: {first!r}",
+                    code="SMOKE_TEST_FAILED",
+                    location=d.location,
+                    hint="the deployment is live but answers wrongly: check the model it serves "
+                    "(ftops status), or the smokeTest's expect",
+                )
+            self.progress.finished_smoke_test(d.address, first, latency_ms)
+            results.append(result)
+        return results
 
     def _first_round(self) -> tuple[LiveState, Plan]:
         review = self.review()
@@ -209,6 +247,10 @@ class Applier:
         if self.options.wait:
             return True
         return not _long_running(current) and elapsed < self.options.short_wait_s
+
+
+class SmokeTestError(FtopsError):
+    """A deployment converged, but its smoke test's answer is wrong."""
 
 
 def check_saved_plan(saved: Plan, current: Plan) -> None:

@@ -561,6 +561,9 @@ class _Progress:
                 self.shown[str(c.address)] = line
                 self._say(f"waiting: {c.address}: {line}")
 
+    def finished_smoke_test(self, address: Any, answer: str, latency_ms: int) -> None:
+        self._say(f"{address}: smoke test answered in {latency_ms} ms: {answer}")
+
     def _say(self, line: str) -> None:
         if self.quiet:
             return

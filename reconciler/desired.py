@@ -27,6 +27,7 @@ from reconciler.specs.models import (
     Policy,
     ProjectSpec,
     Sku,
+    SmokeTest,
 )
 from reconciler.specs.references import upstreams
 
@@ -108,6 +109,7 @@ class DesiredDeployment(Desired):
     version_upgrade_option: str | None
     protect: bool
     on_missing: str
+    smoke_test: SmokeTest | None = None
     key: str
     spec_key: str  # the deployment's own fields only (its model as named, not the upstream's key)
     location: Location
@@ -305,6 +307,7 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
         version_upgrade_option=spec.version_upgrade_option,
         protect=spec.protect,
         on_missing=spec.on_missing,
+        smoke_test=spec.smoke_test,
         key=key[:16],
         spec_key=fingerprint(own)[:16],
         location=doc.location,

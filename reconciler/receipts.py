@@ -38,6 +38,7 @@ def receipt(ws: Workspace, result: ApplyResult) -> dict[str, Any]:
         ],
         "deployments": deployments(ws.desired, result.live),
         "lineage": [lineage(ws.desired, result.live, ft) for ft in ws.desired.fine_tunes],
+        "smoke_tests": result.smoke_tests,
     }
 
 
@@ -94,6 +95,9 @@ def lineage(desired: DesiredState, live: LiveState, ft: DesiredFineTune) -> dict
         "job_status": job.status if job else None,
         "base_model": job.model if job else ft.base_model,
         "model": model,
+        "train_loss": job.train_loss if job else None,
+        "valid_loss": job.valid_loss if job else None,
+        "trained_tokens": job.trained_tokens if job else None,
         "deployments": served,
     }
 

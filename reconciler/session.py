@@ -56,3 +56,6 @@ class Quiet:
 
     def waiting(self, plan: Any) -> None:
         pass
+
+    def finished_smoke_test(self, address: Any, answer: str, latency_ms: int) -> None:
+        pass

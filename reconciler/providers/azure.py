@@ -222,6 +222,18 @@ class AzureProvider:
         )
         return job.model_copy(update={"checkpoints": tuple(checkpoints)})
 
+    def complete(self, account: str, deployment: str, messages: list[dict[str, str]]) -> str:
+        """One chat completion from a deployment (a smoke test): the answer's text."""
+        answer = _call(
+            lambda: self.data(account).chat.completions.create(
+                model=deployment,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=200,
+            ),
+            f"smoke-test deployment {deployment} in {account}",
+        )
+        return answer.choices[0].message.content or "" if answer.choices else ""
+
     def download_file(self, account: str, file_id: str) -> bytes:
         return _call(
             lambda: self.data(account).files.content(file_id).read(),

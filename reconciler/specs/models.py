@@ -254,6 +254,24 @@ class FineTunedModelRef(SpecModel):
     """Deploy one of the job's checkpoints instead of the final model."""
 
 
+class ChatMessage(SpecModel):
+    """One message of a smoke test's conversation."""
+
+    role: Literal["system", "user", "assistant"] = "user"
+    """Who says it."""
+    content: str
+    """What is said."""
+
+
+class SmokeTest(SpecModel):
+    """One chat completion sent after the deployment changed; a wrong answer fails the apply."""
+
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    """The conversation to send (at least one message)."""
+    expect: str | None = None
+    """Text the answer must contain (case-insensitive); unset: any answer passes."""
+
+
 class BaseModelRef(SpecModel):
     """A base model by name and version."""
 
@@ -313,6 +331,9 @@ class DeploymentSpec(SpecModel):
     least 15 days old, so `warn` still creates one of a younger model (a new deployment); either
     way a missing deployment keeps the plan from converging.
     """
+    smoke_test: Annotated[SmokeTest | None, Behaviour()] = None
+    """After apply changed the deployment: send one chat completion through the SDK, report the
+    answer's first line and latency, and fail the apply when the answer lacks `expect`."""
 
 
 # --- LocalRun ------------------------------------------------------------------------------

@@ -165,9 +165,12 @@ def _rows(
 
 
 def _refs(prop: dict[str, Any]) -> list[str]:
-    found = [prop["$ref"]] if "$ref" in prop else []
-    found += [v["$ref"] for v in prop.get("anyOf", ()) if "$ref" in v]
-    return [ref.rsplit("/", 1)[-1] for ref in found]
+    """The models a property holds: directly, in a union, or as the items of a list."""
+    found = [prop["$ref"].rsplit("/", 1)[-1]] if "$ref" in prop else []
+    variants = [*prop.get("anyOf", ())] + ([prop["items"]] if "items" in prop else [])
+    for variant in variants:
+        found += _refs(variant)
+    return found
 
 
 def _identity(kind: str, dotted: str) -> str:

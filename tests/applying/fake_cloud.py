@@ -101,3 +101,6 @@ class FakeCloud:
 
     def download_file(self, account: str, file_id: str) -> bytes:
         return b""
+
+    def complete(self, account: str, deployment: str, messages: list[dict[str, str]]) -> str:
+        return f"fake answer from {deployment}: {messages[-1]['content']}"
