@@ -162,21 +162,26 @@ def _plan_parser(sub: Any) -> None:
 
 def _apply_parser(sub: Any) -> None:
     p = sub.add_parser("apply", help="make the live state match the specs; safe to re-run")
-    _common(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _changing(p)
     p.add_argument("--wait", action="store_true", help="wait for training to finish")
     p.add_argument("--timeout", type=float, help="with --wait: give up after S seconds (exit 3)")
     p.add_argument("--plan", type=Path, dest="saved_plan", help="apply exactly this saved plan")
     p.add_argument("--prune", action="store_true", help="delete owned leftovers")
     p.add_argument("--retry-failed", action="store_true", help="train failed jobs again")
+    p.set_defaults(handler=cmd_apply)
+
+
+def _changing(p: argparse.ArgumentParser) -> None:
+    """What apply and destroy share: paths, confirmation, --force, the receipt, the format."""
+    _common(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument(
         "--force",
         action="store_true",
-        help="allow more deletes than maxDeletes, and deleting protected leftovers",
+        help="allow more deletes than maxDeletes, and deleting protected deployments",
     )
-    p.add_argument("--receipt", type=Path, help="write a JSON receipt of what was applied")
+    p.add_argument("--receipt", type=Path, help="write a JSON receipt of what was done")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.set_defaults(handler=cmd_apply)
 
 
 def _report_parser(sub: Any) -> None:
@@ -195,15 +200,7 @@ def _destroy_parser(sub: Any) -> None:
     p = sub.add_parser(
         "destroy", help="delete every deployment and file this project owns (protect respected)"
     )
-    _common(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="allow more deletes than maxDeletes, and deleting protected deployments",
-    )
-    p.add_argument("--receipt", type=Path, help="write a JSON receipt of what was deleted")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    _changing(p)
     p.set_defaults(handler=cmd_apply, destroy=True, saved_plan=None, wait=False)
 
 

@@ -7,14 +7,9 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-COLUMNS = (
-    "train_loss",
-    "train_mean_token_accuracy",
-    "valid_loss",
-    "validation_mean_token_accuracy",
-    "full_valid_loss",
-    "full_valid_mean_token_accuracy",
-)
+from reconciler.localruns import RESULTS_COLUMNS
+
+COLUMNS = RESULTS_COLUMNS[1:]  # Azure's columns after `step`
 
 
 @dataclass(frozen=True)

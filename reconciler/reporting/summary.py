@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.reporting.results import Results, Series
+from reconciler.reporting.results import COLUMNS, Results, Series
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,7 @@ def summary_markdown(facts: RunFacts, results: Results, plots: list[str]) -> str
     lines = [f"# Training report: {facts.name}", "", f"{facts.where}: **{facts.status}**", ""]
     lines += _facts(facts, results)
     lines += ["", "## Final metrics", "", "| metric | value |", "|---|---|"]
-    for column in (
-        "train_loss",
-        "train_mean_token_accuracy",
-        "valid_loss",
-        "validation_mean_token_accuracy",
-        "full_valid_loss",
-        "full_valid_mean_token_accuracy",
-    ):
+    for column in COLUMNS:
         if results[column].last is not None:
             lines.append(f"| {column} | {results[column].last:.4f} |")
     best = best_epoch(results, facts.epochs)
