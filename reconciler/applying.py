@@ -77,6 +77,7 @@ class ApplyOptions:
     saved_plan: Plan | None = None
     # Files and deployments settle in seconds to minutes: worth waiting for even without --wait.
     short_wait_s: float = 600.0
+    final_metrics: bool = False  # read the jobs' final metrics once converged (for a receipt)
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,9 @@ class Applier:
                 done.extend(self._execute(runnable))
             elif self._finished(current):
                 smoke = self._smoke_tests(done)
-                final, _ = self.observe(metrics=True)  # with the jobs' final metrics, for receipts
-                return ApplyResult(ExitCode.OK, current, done, final, smoke)
+                if self.options.final_metrics:  # one more read, for the receipt's lineage
+                    live, _ = self.observe(metrics=True)
+                return ApplyResult(ExitCode.OK, current, done, live, smoke)
             elif not self._keep_waiting(current, self.clock() - start):
                 return ApplyResult(ExitCode.IN_PROGRESS, current, done, live)
             else:

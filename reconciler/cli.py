@@ -301,6 +301,7 @@ def _applier(
         timeout_s=getattr(args, "timeout", None),
         force=getattr(args, "force", False),
         saved_plan=saved,
+        final_metrics=bool(getattr(args, "receipt", None)) or getattr(args, "format", "") == "json",
         plan_options=PlanOptions(
             prune=getattr(args, "prune", False),
             retry_failed=getattr(args, "retry_failed", False),

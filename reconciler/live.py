@@ -62,6 +62,11 @@ class LiveJob(LiveModel):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_JOB_STATES
 
+    @property
+    def label(self) -> str:
+        """The suffix without its key: what every job of one fine-tune shares."""
+        return (self.suffix or "").rsplit("-", 1)[0]
+
 
 class LiveDeployment(LiveModel):
     name: str

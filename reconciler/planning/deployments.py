@@ -269,10 +269,7 @@ def _attribute_model(
 
 
 def _model_of_label(p: Planning, account: str, label: str, model: str | None) -> bool:
-    return any(
-        j.fine_tuned_model == model and (j.suffix or "").rsplit("-", 1)[0] == label
-        for j in p.account(account).jobs
-    )
+    return any(j.fine_tuned_model == model and j.label == label for j in p.account(account).jobs)
 
 
 def _overall(diffs: tuple[FieldDiff, ...]) -> Why:

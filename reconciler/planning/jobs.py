@@ -114,9 +114,5 @@ def _reason(p: Planning, ft: DesiredFineTune, failed: LiveJob | None) -> Reason:
 
 def _previous_job(acct: AccountLive, ft: DesiredFineTune) -> LiveJob | None:
     """The newest job of this fine-tune with other inputs: succeeded ones first."""
-    older = [
-        j
-        for j in acct.jobs
-        if (j.suffix or "").rsplit("-", 1)[0] == ft.label and j.suffix != ft.suffix
-    ]
+    older = [j for j in acct.jobs if j.label == ft.label and j.suffix != ft.suffix]
     return max(older, key=lambda j: (j.status == "succeeded", j.created_at or 0), default=None)

@@ -192,7 +192,7 @@ class AzureProvider:
         metrics_for: frozenset[str],
     ) -> LiveJob:
         if job.suffix in checkpoints_for and job.status == "succeeded":
-            job = self._with_checkpoints(account, job)
+            job = self.job_with_checkpoints(account, job)
         if job.status == "running" or (job.is_terminal and job.suffix in metrics_for):
             job = self._with_progress(account, job)
         return job
@@ -207,9 +207,6 @@ class AzureProvider:
         return job
 
     def job_with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
-        return self._with_checkpoints(account, job)
-
-    def _with_checkpoints(self, account: str, job: LiveJob) -> LiveJob:
         pages = self.data(account).fine_tuning.jobs.checkpoints.list(job.id)
         checkpoints = _call(
             lambda: [

@@ -37,7 +37,7 @@ def status_rows(
             rows += [
                 _job_row(ft.account, f"  {j.suffix}", j, "superseded")
                 for j in acct.jobs
-                if (j.suffix or "").rsplit("-", 1)[0] == ft.label and j.suffix != ft.suffix
+                if j.label == ft.label and j.suffix != ft.suffix
             ]
     for d in desired.deployments:
         dep = _account(live, d.account).deployment(d.deployment_name)

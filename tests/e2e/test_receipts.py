@@ -56,6 +56,7 @@ def test_receipt_names_the_commit_the_dirt_and_the_lineage(
     assert line["files"][0]["filename"].startswith("quickstart.travel.")
     assert line["files"][0]["file_id"].startswith("file-")
     assert line["model"] == dep["model"] and line["deployments"] == ["deployment/main/travel"]
+    assert 0 < line["train_loss"] < 3 and line["trained_tokens"] > 0  # the job's final metrics
 
     spec = repo / "quickstart" / "ftops.yaml"
     spec.write_text(spec.read_text() + "\n")  # an uncommitted edit
