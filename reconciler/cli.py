@@ -357,7 +357,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     saved = _saved_plan(args.saved_plan) if args.saved_plan else None
     lock = project_lock(ws.desired.project_spec.lock, ws.state_dir, emulator=args.emulator)
-    progress = _Progress(quiet=args.format == "json", confirm=not args.yes)
+    command = "destroy" if getattr(args, "destroy", False) else "apply"
+    progress = _Progress(quiet=args.format == "json", confirm=None if args.yes else command)
     try:
         with lock, _connected(ws, args) as provider:
             result = _applier(ws, provider, args, progress, saved).run()
@@ -524,7 +525,7 @@ class _Progress:
     """Apply's progress on stderr: bars on a terminal (one per job, run or deployment in
     flight), timestamped lines in a pipe or CI; asks for confirmation before the first change."""
 
-    def __init__(self, *, quiet: bool = False, confirm: bool = False) -> None:
+    def __init__(self, *, quiet: bool = False, confirm: str | None = None) -> None:
         self.quiet = quiet
         self.confirm = confirm
         self.shown: dict[str, str] = {}
@@ -538,7 +539,7 @@ class _Progress:
             if warnings:
                 err.print(rendering.diagnostics_text(warnings), markup=False)
         if self.confirm and plan.has_changes:
-            _confirm()
+            _confirm(self.confirm)
 
     def started(self, change: Change) -> None:
         self._say(f"{change.address}: {change.action.value}…")
@@ -609,13 +610,13 @@ class _Progress:
             self.bars = None
 
 
-def _confirm() -> None:
+def _confirm(command: str) -> None:
     if not sys.stdin.isatty():
         raise GuardError(
-            "apply needs confirmation",
+            f"{command} needs confirmation, and there is no terminal to ask on",
             code="GUARD_CONFIRM",
-            hint="review 'ftops plan' and pass --yes",
+            hint=f"review the plan above and run 'ftops {command} --yes'",
         )
-    answer = input("Do you want to apply these changes? Only 'yes' will be accepted: ")
+    answer = input(f"Do you want to {command} these changes? Only 'yes' will be accepted: ")
     if answer.strip() != "yes":
-        raise GuardError("apply cancelled", code="GUARD_CANCELLED", hint="nothing was changed")
+        raise GuardError(f"{command} cancelled", code="GUARD_CANCELLED", hint="nothing was changed")
