@@ -23,6 +23,7 @@ from reconciler.errors import (
     FtopsError,
     GuardError,
     SpecError,
+    error,
 )
 from reconciler.estimating import CatalogLike
 from reconciler.live import LiveState, LocalRunLive
@@ -33,10 +34,13 @@ from reconciler.plans import (
     Change,
     DeleteDeployment,
     DeleteFile,
+    GraderCheck,
     Kind,
+    PauseJob,
     Plan,
     PlanOptions,
     PutDeployment,
+    ResumeJob,
     StartLocalRun,
     Step,
     TrainJob,
@@ -123,6 +127,8 @@ class Applier:
 
     def review(self) -> Review:
         live, current = self.observe()
+        if self.cloud is not None:
+            current = with_grader_checks(current, self.desired, self.cloud)
         guards = check_guards(current, self.desired, force=self.options.force)
         return Review(live, current, tuple(guards))
 
@@ -139,7 +145,9 @@ class Applier:
                 smoke = self._smoke_tests(done)
                 if self.options.final_metrics:  # one more read, for the receipt's lineage
                     live, _ = self.observe(metrics=True)
-                return ApplyResult(ExitCode.OK, current, done, live, smoke)
+                # A paused job waits for a person's decision: not done, nothing to wait for.
+                code = ExitCode.IN_PROGRESS if current.held else ExitCode.OK
+                return ApplyResult(code, current, done, live, smoke)
             elif not self._keep_waiting(current, self.clock() - start):
                 return ApplyResult(ExitCode.IN_PROGRESS, current, done, live)
             else:
@@ -255,6 +263,36 @@ class SmokeTestError(FtopsError):
     """A deployment converged, but its smoke test's answer is wrong."""
 
 
+def with_grader_checks(current: Plan, desired: DesiredState, cloud: CloudProvider) -> Plan:
+    """Every grader of a job about to be created, checked by the service's grader validation
+    first: an invalid one fails the plan before anything is uploaded or paid for."""
+    checks, problems = [], []
+    for change in current.changes:
+        if not isinstance(change, TrainJob) or change.method.grader is None:
+            continue
+        grader = change.method.grader
+        assert change.account is not None
+        verdict = cloud.validate_grader(change.account, grader)
+        name = f"{grader.type} grader {grader.name!r}"
+        checks.append(GraderCheck(fine_tune=change.fine_tune, grader=name, valid=verdict is None))
+        if verdict is not None:
+            checks[-1] = checks[-1].model_copy(update={"message": verdict})
+            problems.append(
+                error(
+                    "GRADER_INVALID",
+                    f"fine-tune {change.fine_tune!r}: the service rejects its {name}: {verdict}",
+                    desired.fine_tune(change.fine_tune).location,
+                    "fix method.grader; Azure validated it before any job was created",
+                )
+            )
+    return current.model_copy(
+        update={
+            "grader_checks": tuple(checks),
+            "diagnostics": (*current.diagnostics, *problems),
+        }
+    )
+
+
 def check_saved_plan(saved: Plan, current: Plan) -> None:
     """Refuse (exit 4) a saved plan whose inputs moved, naming the side that moved."""
     hint = "run 'ftops plan --out FILE' again and review the new plan"
@@ -293,6 +331,12 @@ def execute_cloud_change(cloud: CloudProvider, account: str, change: Change) -> 
             return f"deleted {change.file_id}"
         case TrainJob():
             return f"started job {cloud.create_job(account, change).id}"
+        case PauseJob():
+            cloud.pause_job(account, change.job_id)
+            return f"paused job {change.job_id}"
+        case ResumeJob():
+            cloud.resume_job(account, change.job_id)
+            return f"resumed job {change.job_id}"
         case PutDeployment():
             return _put_deployment(cloud, account, change)
         case DeleteDeployment():
@@ -335,12 +379,6 @@ def _ready(change: Change) -> bool:
 
 
 def _long_running(current: Plan) -> bool:
-    """Training in flight (or queued behind training): not worth holding CI for."""
-    training = {
-        c.address
-        for c in current.changes
-        if c.kind in (Kind.FINETUNE, Kind.LOCALRUN) and c.action is not Action.NOOP
-    }
-    if training & {c.address for c in current.waits}:
-        return True
-    return any(set(c.depends_on) & training for c in current.pending)
+    """Training in flight: not worth holding CI for. A job not started yet is not: its files
+    process in seconds to minutes, and then apply starts it."""
+    return any(c.kind in (Kind.FINETUNE, Kind.LOCALRUN) for c in current.waits)

@@ -410,6 +410,12 @@ def _apply_summary(args: argparse.Namespace, result: ApplyResult) -> str:
         )
     if getattr(args, "destroy", False):
         return f"Destroy complete: {made} made."
+    if final.held:
+        names = ", ".join(str(c.address) for c in final.held)
+        return (
+            f"Apply made {made}; held by a paused job, and left so until the spec says "
+            f"`paused: false`: {names}."
+        )
     if final.absent:
         names = ", ".join(str(c.address) for c in final.absent)
         return (

@@ -84,6 +84,8 @@ class DesiredFineTune(Desired):
     validation_dataset: str | None
     method: Method
     seed: int | None
+    training_type: str | None = None
+    paused: bool | None = None
     location: Location
 
     @property
@@ -241,6 +243,8 @@ def _fine_tune(
         validation_dataset=valid.name if valid else None,
         method=spec.method,
         seed=spec.seed,
+        training_type=spec.training_type,
+        paused=spec.paused,
         location=doc.location,
     )
 

@@ -17,10 +17,14 @@ from reconciler.plans import (
     Action,
     Estimates,
     HostingEstimate,
+    Keep,
+    Kind,
     Plan,
     PutDeployment,
+    ResumeJob,
     TrainingEstimate,
     TrainJob,
+    Why,
 )
 
 
@@ -36,6 +40,12 @@ class CatalogLike(Protocol):
     def model(self, model_id: str) -> Any: ...
 
     def fine_tunable_in(self, model_id: str, region: str) -> bool: ...
+
+    def trains_on_tier(self, info: Any, tier: str, region: str) -> bool: ...
+
+    def tier_regions(self, info: Any, tier: str) -> list[str]: ...
+
+    def tier_price_factor(self, tier: str | None) -> float: ...
 
     def known_regions(self) -> frozenset[str]: ...
 
@@ -59,6 +69,14 @@ def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
         for c in plan.changes
         if isinstance(c, TrainJob)
     )
+    training += tuple(
+        _training(desired, desired.fine_tune(c.address.name), catalog, resume=True).model_copy(
+            update={"choice": isinstance(c, Keep)}
+        )
+        for c in plan.changes
+        if c.kind is Kind.FINETUNE
+        and (isinstance(c, ResumeJob) or (isinstance(c, Keep) and c.reason.why is Why.PAUSED))
+    )
     hosting = tuple(
         _hosting(desired, c, c.fine_tune, catalog)
         for c in plan.changes
@@ -69,7 +87,9 @@ def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
     return plan.model_copy(update={"estimates": Estimates(training=training, hosting=hosting)})
 
 
-def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) -> TrainingEstimate:
+def _training(
+    desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike, *, resume: bool = False
+) -> TrainingEstimate:
     base = root_base_model(desired, ft)
     info = catalog.model(base)
     facts = desired.facts[ft.training_dataset]
@@ -80,19 +100,57 @@ def _training(desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike) 
         else (default_epochs(facts.examples) if facts.examples else None)
     )
     trained = facts.billable_tokens * epochs if facts.billable_tokens and epochs else None
+    common = {
+        "fine_tune": ft.name,
+        "base_model": base,
+        "examples": facts.examples,
+        "billable_tokens": facts.billable_tokens,
+        "epochs": epochs,
+        "epochs_heuristic": not isinstance(given, int),
+        "trained_tokens": trained,
+        "tier": ft.training_type,
+        "resume": resume,
+    }
+    if ft.method.type == "reinforcement":
+        return TrainingEstimate(**common, **_by_the_hour(ft, info, trained, catalog))
     price = info.training_usd_per_1m_tokens if info else None
-    cost = trained / 1e6 * price if trained is not None and price is not None else None
-    return TrainingEstimate(
-        fine_tune=ft.name,
-        base_model=base,
-        examples=facts.examples,
-        billable_tokens=facts.billable_tokens,
-        epochs=epochs,
-        epochs_heuristic=not isinstance(given, int),
-        trained_tokens=trained,
-        cost_usd=cost,
-        price_source=_source(catalog, info, "training_usd_per_1m_tokens"),
-    )
+    factor = catalog.tier_price_factor(ft.training_type)
+    cost = trained / 1e6 * price * factor if trained is not None and price is not None else None
+    source = _source(catalog, info, "training_usd_per_1m_tokens")
+    if ft.training_type and source:
+        source += f"; {ft.training_type} tier: × {factor:g} ({_tier_source(catalog)})"
+    return TrainingEstimate(**common, cost_usd=cost, price_source=source)
+
+
+def _by_the_hour(
+    ft: DesiredFineTune, info: Any, trained: int | None, catalog: CatalogLike
+) -> dict[str, Any]:
+    """RFT is billed per hour of training, and Azure pauses a job once it has cost the cap."""
+    per_hour = getattr(info, "training_usd_per_hour", None) if info else None
+    rate = getattr(catalog, "rft_tokens_per_hour", None)
+    cap = getattr(catalog, "rft_cost_cap_usd", None)
+    multiplier = ft.method.hyperparameters.compute_multiplier
+    scale = multiplier if isinstance(multiplier, int | float) else 1.0
+    hours = max(1.0, trained * scale / rate.value) if trained is not None and rate else None
+    cost = hours * per_hour if hours is not None and per_hour is not None else None
+    cap_usd = cap.value if cap else None
+    source = _source(catalog, info, "training_usd_per_hour")
+    if source and rate and rate.assumption:
+        source += f"; hours: {rate.assumption}"
+    return {
+        "hours": hours,
+        "usd_per_hour": per_hour,
+        "cost_usd": min(cost, cap_usd) if cost is not None and cap_usd else cost,
+        "cost_cap_usd": cap_usd,
+        "price_source": source,
+    }
+
+
+def _tier_source(catalog: CatalogLike) -> str:
+    factors = getattr(catalog, "tier_price_factors", None)
+    if factors is None:
+        return "no tier factors in the catalog"
+    return "the catalog's tierPriceFactors" + (", an assumption" if factors.assumption else "")
 
 
 def _hosting(
@@ -155,7 +213,6 @@ def _base_model(
 ) -> list[Diagnostic]:
     region = desired.accounts[ft.account].region
     info = catalog.model(ft.base_model or "")
-    method = ft.method.type
     if info is None:
         close = difflib.get_close_matches(ft.base_model or "", catalog.ids(), n=3)
         return [
@@ -164,10 +221,11 @@ def _base_model(
                 f"FineTune {ft.name!r}: base model "
                 f"{ft.base_model!r} is not a fine-tunable model in the catalog",
                 ft.location,
-                (f"did you mean {' or '.join(close)}? " if close else "")
-                + "use a model listed in reconciler/catalog, or add it with Project.spec.catalog",
+                _unknown_model_hint(ft.base_model or "", close),
             )
         ]
+    if ft.training_type or info.account_kinds:
+        return _tier_and_kind(desired, ft, info, catalog) or _method_and_price(ft, info)
     if not catalog.fine_tunable_in(ft.base_model or "", region):
         return [
             error(
@@ -176,6 +234,73 @@ def _base_model(
                 f"fine-tuned in region {region!r} (account {ft.account!r})",
                 ft.location,
                 "train in an account in a supported region and deploy the result anywhere",
+            )
+        ]
+    return _method_and_price(ft, info)
+
+
+def _tier_and_kind(
+    desired: DesiredState, ft: DesiredFineTune, info: Any, catalog: CatalogLike
+) -> list[Diagnostic]:
+    """The catalog's model × tier × region × account kind rules."""
+    account = desired.accounts[ft.account]
+    if info.account_kinds and account.kind not in info.account_kinds:
+        return [
+            error(
+                "PREFLIGHT_ACCOUNT_KIND",
+                f"FineTune {ft.name!r}: {info.id} fine-tunes only on "
+                f"{' or '.join(info.account_kinds)} accounts; account {ft.account!r} is "
+                f"{account.kind}",
+                ft.location,
+                "open models train on Microsoft Foundry resources: declare an Account with "
+                "kind: AIServices",
+            )
+        ]
+    tier = ft.training_type or (info.tiers[0] if len(info.tiers) == 1 else None)
+    if tier is None:
+        return []
+    if tier not in info.tiers:
+        return [
+            error(
+                "PREFLIGHT_TIER",
+                f"FineTune {ft.name!r}: {info.id} does not train on the {tier} tier",
+                ft.location,
+                f"its tiers: {', '.join(info.tiers)}",
+            )
+        ]
+    if ft.training_type is None:
+        return [
+            error(
+                "PREFLIGHT_TIER",
+                f"FineTune {ft.name!r}: {info.id} trains only on the {tier} tier, and Azure's "
+                "default is Standard",
+                ft.location,
+                f"add trainingType: {tier}",
+            )
+        ]
+    if not catalog.trains_on_tier(info, tier, account.region):
+        regions = catalog.tier_regions(info, tier)
+        return [
+            error(
+                "PREFLIGHT_REGION",
+                f"FineTune {ft.name!r}: {info.id} cannot train on the {tier} tier from region "
+                f"{account.region!r} (account {ft.account!r})",
+                ft.location,
+                f"{tier} training of {info.id} runs from: {', '.join(regions) or 'no region'}",
+            )
+        ]
+    return []
+
+
+def _method_and_price(ft: DesiredFineTune, info: Any) -> list[Diagnostic]:
+    method = ft.method.type
+    if method == "reinforcement" and ft.validation_dataset is None:
+        return [
+            error(
+                "PREFLIGHT_RFT_VALIDATION",
+                f"FineTune {ft.name!r}: reinforcement fine-tuning needs validationData",
+                ft.location,
+                "add a validation Dataset in the same format (Azure requires both files for RFT)",
             )
         ]
     if method not in _methods(info):
@@ -187,6 +312,8 @@ def _base_model(
                 f"supported methods: {', '.join(sorted(_methods(info)))}",
             )
         ]
+    if method == "reinforcement" and getattr(info, "training_usd_per_hour", None) is not None:
+        return []
     if info.training_usd_per_1m_tokens is None:
         return [
             warning(
@@ -197,6 +324,17 @@ def _base_model(
             )
         ]
     return []
+
+
+def _unknown_model_hint(model: str, close: list[str]) -> str:
+    if model.lower().startswith("phi-"):
+        return (
+            "Phi models fine-tune as a serverless job of an Azure ML / AI Foundry hub project, "
+            "not through an Azure OpenAI account's jobs API, which ftops does not drive yet"
+        )
+    return (f"did you mean {' or '.join(close)}? " if close else "") + (
+        "use a model listed in reconciler/catalog, or add it with Project.spec.catalog"
+    )
 
 
 def _methods(info: Any) -> set[str]:

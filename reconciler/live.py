@@ -5,11 +5,12 @@ Read through a provider, one list call per account per resource type; pure data 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 TERMINAL_JOB_STATES = frozenset({"succeeded", "failed", "cancelled"})
+TAG_KEY_METADATA = "ftops-key"  # the job key, in a job's metadata
 
 
 class LiveModel(BaseModel):
@@ -57,10 +58,19 @@ class LiveJob(LiveModel):
     total_steps: int | None = None
     train_loss: float | None = None
     valid_loss: float | None = None
+    metadata: dict[str, str] = {}
+    training_type: str | None = None
+    # For a paused job, the service's own words (its newest "Job paused…" event) and who it was.
+    paused_by: Literal["person", "azure"] | None = None
+    pause_reason: str | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_JOB_STATES
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == "paused"
 
     @property
     def label(self) -> str:
@@ -113,9 +123,11 @@ class AccountLive(LiveModel):
     def file_with_id(self, file_id: str) -> LiveFile | None:
         return next((f for f in self.files if f.id == file_id), None)
 
-    def job_with_suffix(self, suffix: str) -> LiveJob | None:
-        """The newest job whose suffix carries this job key."""
-        matches = [j for j in self.jobs if j.suffix == suffix]
+    def job_for(self, key: str, suffix: str) -> LiveJob | None:
+        """The newest job of this job key: by the key in its metadata, else (jobs of APIs or
+        ftops versions that wrote none) by the key in its suffix."""
+        matches = [j for j in self.jobs if j.metadata.get(TAG_KEY_METADATA) == key]
+        matches = matches or [j for j in self.jobs if j.suffix == suffix]
         return max(matches, key=lambda j: j.created_at or 0, default=None)
 
     def deployment(self, name: str) -> LiveDeployment | None:

@@ -68,6 +68,8 @@ class Action(StrEnum):
     DELETE = "delete"
     TRAIN = "train"
     UPLOAD = "upload"
+    PAUSE = "pause"
+    RESUME = "resume"
     WAIT = "wait"
     NOOP = "noop"
 
@@ -87,6 +89,8 @@ _SYMBOLS = {
     Action.DELETE: "-",
     Action.TRAIN: "+",
     Action.UPLOAD: "↑",
+    Action.PAUSE: "‖",
+    Action.RESUME: "»",
     Action.WAIT: "…",
     Action.NOOP: " ",
 }
@@ -107,6 +111,8 @@ class Why(StrEnum):
     FAILED = "failed"
     NOT_OWNED = "not-owned"
     PRUNE = "prune"
+    PAUSED = "paused"  # a job paused (by a person or by Azure) and left so until the spec says
+    EXPIRED = "expired"  # removed by Azure's own rule (Developer deployments last 24 hours)
 
 
 class FieldDiff(Frozen):
@@ -184,11 +190,36 @@ class TrainJob(ChangeBase):
     file_ids: dict[str, str] = {}  # filename → id, for the files processed by now
     method: Method
     seed: int | None = None
+    training_type: str | None = None
+    key: str = ""  # the job key, written into the job's metadata
+    project: str = ""
 
     @property
     def ready(self) -> bool:
         needed = [f for f in (self.training_file, self.validation_file) if f]
         return self.base_model is not None and all(f in self.file_ids for f in needed)
+
+
+class PauseJob(ChangeBase):
+    """Pause a training job (`paused: true`); Azure keeps its checkpoints."""
+
+    type: Literal["pause-job"] = "pause-job"
+    action: Action = Action.PAUSE
+    job_id: str
+
+    def ids(self) -> dict[str, str]:
+        return {"job_id": self.job_id}
+
+
+class ResumeJob(ChangeBase):
+    """Resume a paused job (`paused: false`): training, and billing, go on."""
+
+    type: Literal["resume-job"] = "resume-job"
+    action: Action = Action.RESUME
+    job_id: str
+
+    def ids(self) -> dict[str, str]:
+        return {"job_id": self.job_id}
 
 
 class Step(StrEnum):
@@ -285,6 +316,8 @@ Change = Annotated[
     UploadFile
     | DeleteFile
     | TrainJob
+    | PauseJob
+    | ResumeJob
     | PutDeployment
     | DeleteDeployment
     | StartLocalRun
@@ -307,6 +340,12 @@ class TrainingEstimate(Frozen):
     trained_tokens: int | None = None
     cost_usd: float | None = None
     price_source: str | None = None
+    tier: str | None = None  # the training tier, when the spec names one
+    hours: float | None = None  # reinforcement: billed by the hour
+    usd_per_hour: float | None = None
+    cost_cap_usd: float | None = None  # reinforcement: Azure pauses the job at this cost
+    resume: bool = False  # the cost of resuming a paused job (at most the whole job's)
+    choice: bool = False  # a cost this plan does not pay: resuming a job left paused
 
 
 class HostingEstimate(Frozen):
@@ -334,7 +373,7 @@ class Estimates(Frozen):
 
     @property
     def training_cost_usd(self) -> float:
-        return sum(t.cost_usd or 0.0 for t in self.training)
+        return sum(t.cost_usd or 0.0 for t in self.training if not t.choice)
 
     @property
     def hosting_usd_per_hour(self) -> float:
@@ -345,6 +384,15 @@ class Estimates(Frozen):
 
 
 # --- the plan -----------------------------------------------------------------------------
+
+
+class GraderCheck(Frozen):
+    """A reinforcement fine-tune's grader as the service's grader validation judged it."""
+
+    fine_tune: str
+    grader: str  # "python grader 'exact'"
+    valid: bool
+    message: str | None = None
 
 
 class PlanOptions(Frozen):
@@ -365,6 +413,7 @@ class Plan(Frozen):
     changes: tuple[Change, ...] = ()
     estimates: Estimates = Estimates()
     diagnostics: tuple[Diagnostic, ...] = ()
+    grader_checks: tuple[GraderCheck, ...] = ()
     desired_fingerprint: str = ""
     live_fingerprint: str = ""
 
@@ -387,8 +436,13 @@ class Plan(Frozen):
         return tuple(c for c in self.changes if isinstance(c, Keep) and c.reason.why is Why.MISSING)
 
     @property
+    def held(self) -> tuple[Change, ...]:
+        """Paused jobs (and what waits for their models), left so until the spec says resume."""
+        return tuple(c for c in self.changes if isinstance(c, Keep) and c.reason.why is Why.PAUSED)
+
+    @property
     def is_converged(self) -> bool:
-        return not self.pending and not self.waits and not self.absent
+        return not self.pending and not self.waits and not self.absent and not self.held
 
     def counts(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

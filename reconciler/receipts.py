@@ -64,7 +64,7 @@ def deployments(desired: DesiredState, live: LiveState) -> list[dict[str, Any]]:
 def lineage(desired: DesiredState, live: LiveState, ft: DesiredFineTune) -> dict[str, Any]:
     """file → job → model → deployments, for one fine-tune, from the live state."""
     acct = _account(live, ft.account)
-    job = acct.job_with_suffix(ft.suffix)
+    job = acct.job_for(ft.key, ft.suffix)
     model = job.fine_tuned_model if job else None
     files = [
         {

@@ -7,8 +7,10 @@ raises `SpecError` with every problem found; `check_workspace` (for `validate`) 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +20,14 @@ from reconciler.desired import DatasetFacts, DesiredLocalRun, DesiredState, buil
 from reconciler.errors import Diagnostic, FtopsError, Location, SpecError, error, has_errors
 from reconciler.estimating import preflight
 from reconciler.specs.loading import Document, load_paths
-from reconciler.specs.models import DatasetSpec, FineTuneSpec, LocalRunSpec
+from reconciler.specs.models import (
+    DatasetSpec,
+    FineTuneSpec,
+    Grader,
+    LocalRunSpec,
+    MultiGrader,
+    PythonGrader,
+)
 from reconciler.specs.references import check_references
 
 STATE_DIR = ".ftops"
@@ -112,8 +121,10 @@ def _load(paths: list[Path], count_tokens: bool) -> tuple[Workspace | None, list
         ws.diagnostics.extend(check_references(loaded.all_documents))
     if not ws.ok:
         return None, ws.diagnostics
+    ws.documents = [_with_grader_sources(doc, ws) for doc in ws.documents]
     catalog = load_catalog(_catalog_override(ws))
     facts = _dataset_facts(ws, count_tokens)
+    ws.diagnostics.extend(_grader_fields(ws, facts))
     runs = desired_local_runs(ws, facts) if ws.ok else []
     if not ws.ok:
         return None, ws.diagnostics
@@ -131,10 +142,105 @@ def _load(paths: list[Path], count_tokens: bool) -> tuple[Workspace | None, list
     return workspace, ws.diagnostics
 
 
+PYTHON_GRADER_LIMIT = 256 * 1024  # Azure: a python grader's source is at most 256 KB
+
+
+def _with_grader_sources(doc: Document, ws: _Loading) -> Document:
+    """A FineTune whose python graders name a `sourceFile`, with the file's text inlined as
+    `source`: what is sent, and what enters the job key (the code, not its path)."""
+    spec = doc.spec
+    if not isinstance(spec, FineTuneSpec) or spec.method.grader is None:
+        return doc
+    grader = _inline(spec.method.grader, doc, ws)
+    method = spec.method.model_copy(update={"grader": grader})
+    return replace(doc, spec=spec.model_copy(update={"method": method}))
+
+
+def _inline(grader: Grader, doc: Document, ws: _Loading) -> Grader:
+    if isinstance(grader, MultiGrader):
+        inner = {name: _inline(g, doc, ws) for name, g in grader.graders.items()}
+        return grader.model_copy(update={"graders": inner})
+    if not isinstance(grader, PythonGrader) or grader.source_file is None:
+        return grader
+    path = (doc.source.parent / grader.source_file).resolve()
+    where = doc.at("method", "grader")
+    problem = None
+    if not path.is_relative_to(ws.root.resolve()):
+        problem = f"{grader.source_file} resolves outside the repository {ws.root}"
+    elif not path.is_file():
+        problem = f"{grader.source_file} does not exist (relative to the spec file)"
+    elif path.stat().st_size > PYTHON_GRADER_LIMIT:
+        problem = f"{grader.source_file} is {path.stat().st_size:,} bytes; Azure takes 256 KB"
+    if problem:
+        ws.diagnostics.append(
+            error(
+                "GRADER_SOURCE",
+                f"FineTune {doc.name!r}: python grader {grader.name!r}: {problem}",
+                where,
+                "keep the grader's .py file inside the repository, next to the spec",
+            )
+        )
+        return grader
+    source = path.read_text(encoding="utf-8")
+    return grader.model_copy(update={"source": source, "source_file": None})
+
+
+ITEM_FIELD = re.compile(r"\{\{\s*item\.([A-Za-z0-9_]+)")
+
+
+def _grader_fields(ws: _Loading, facts: dict[str, DatasetFacts]) -> list[Diagnostic]:
+    """Every `{{item.x}}` a grader reads must be a field of the training examples (checked on
+    the first one: the rft rules already require one format per file)."""
+    problems = []
+    for doc in ws.documents:
+        spec = doc.spec
+        if not isinstance(spec, FineTuneSpec) or spec.method.grader is None:
+            continue
+        fact = facts.get(spec.training_data)
+        fields = _first_example_fields(Path(fact.path)) if fact else None
+        wanted = sorted(set(ITEM_FIELD.findall(spec.method.grader.model_dump_json())))
+        missing = [f for f in wanted if fields is not None and f not in fields]
+        if missing:
+            problems.append(
+                error(
+                    "GRADER_ITEM_FIELD",
+                    f"FineTune {doc.name!r}: the grader reads "
+                    f"{', '.join('{{item.' + f + '}}' for f in missing)}, which the examples of "
+                    f"Dataset {spec.training_data!r} do not have (they have "
+                    f"{', '.join(sorted(fields or ())) or 'no fields'})",
+                    doc.at("method", "grader"),
+                    "add the field to every example, or read one the examples have",
+                )
+            )
+    return problems
+
+
+def _first_example_fields(path: Path) -> set[str] | None:
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    example = json.loads(line)
+                except ValueError:
+                    return None  # the dataset rules report it
+                return set(example) if isinstance(example, dict) else None
+    return None
+
+
 def _catalog_override(ws: _Loading) -> Path | None:
     project = next(d for d in ws.documents if d.kind == "Project")
     override = project.spec.catalog  # type: ignore[attr-defined]
     return (project.source.parent / override).resolve() if override else None
+
+
+def _rft_datasets(ws: _Loading) -> set[str]:
+    """Datasets a reinforcement FineTune trains or validates on: read as rft when `auto`."""
+    return {
+        name
+        for doc in ws.documents
+        if isinstance(doc.spec, FineTuneSpec) and doc.spec.method.type == "reinforcement"
+        for name in filter(None, (doc.spec.training_data, doc.spec.validation_data))
+    }
 
 
 def _datasets_in_use(ws: _Loading) -> dict[str, str | None]:
@@ -155,6 +261,7 @@ def _datasets_in_use(ws: _Loading) -> dict[str, str | None]:
 def _dataset_facts(ws: _Loading, count_tokens: bool) -> dict[str, DatasetFacts]:
     docs = {d.name: d for d in ws.documents if d.kind == "Dataset"}
     roles = _roles(ws)
+    rft = _rft_datasets(ws)
     facts = {}
     for name, base in _datasets_in_use(ws).items():
         doc = docs[name]
@@ -165,7 +272,7 @@ def _dataset_facts(ws: _Loading, count_tokens: bool) -> dict[str, DatasetFacts]:
         report = inspect_dataset(
             path,
             role=roles.get(name, "training"),
-            format=spec.format,
+            format="rft" if spec.format == "auto" and name in rft else spec.format,
             base_model=base,
             count_tokens=count_tokens,
             cache_dir=ws.state_dir / "cache",

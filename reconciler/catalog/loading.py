@@ -32,6 +32,13 @@ class Catalog:
             normalize_region(r): frozenset(ids)
             for r, ids in (exclusions.value if exclusions else {}).items()
         }
+        zone = data.data_zone_regions
+        self.data_zone_regions = frozenset(
+            normalize_region(r) for r in (zone.value if zone else [])
+        )
+        self.tier_price_factors = data.tier_price_factors
+        self.rft_cost_cap_usd = data.rft_cost_cap_usd
+        self.rft_tokens_per_hour = data.rft_tokens_per_hour
 
     def model(self, model_id: str) -> ModelInfo | None:
         """The model by versioned id (`gpt-4o-mini-2024-07-18`) or by alias (`gpt-4o-mini`,
@@ -53,6 +60,28 @@ class Catalog:
         if info.id in excluded or (vision and "vision" in excluded):
             return False
         return info.global_training and where in self.global_training_regions
+
+    def trains_on_tier(self, info: ModelInfo, tier: str, region: str) -> bool:
+        """Whether a job of `info` on this training tier can run from an account in `region`."""
+        if tier not in info.tiers:
+            return False
+        where = normalize_region(region)
+        if tier == "Standard":
+            return where in (normalize_region(r) for r in info.regions)
+        if info.id in self.global_training_exclusions.get(where, frozenset()):
+            return False
+        if tier == "DataZone":
+            return where in self.data_zone_regions
+        return where in self.global_training_regions  # Global, Developer
+
+    def tier_regions(self, info: ModelInfo, tier: str) -> list[str]:
+        """The regions a tier trains `info` from, for a hint."""
+        candidates = {normalize_region(r) for r in info.regions} | self.global_training_regions
+        return sorted(r for r in candidates if self.trains_on_tier(info, tier, r))
+
+    def tier_price_factor(self, tier: str | None) -> float:
+        factors = self.tier_price_factors.value if self.tier_price_factors else {}
+        return factors.get(tier or "Standard", 1.0)
 
     def ids(self) -> list[str]:
         return sorted(self.models)
@@ -106,6 +135,10 @@ def merged(base: CatalogFile, extra: CatalogFile) -> CatalogFile:
             or base.global_training_regions,
             "global_training_exclusions": extra.global_training_exclusions
             or base.global_training_exclusions,
+            "tier_price_factors": extra.tier_price_factors or base.tier_price_factors,
+            "data_zone_regions": extra.data_zone_regions or base.data_zone_regions,
+            "rft_cost_cap_usd": extra.rft_cost_cap_usd or base.rft_cost_cap_usd,
+            "rft_tokens_per_hour": extra.rft_tokens_per_hour or base.rft_tokens_per_hour,
             "models": list(models.values()),
         }
     )

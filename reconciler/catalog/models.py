@@ -45,6 +45,13 @@ class ModelEntry(BaseModel):
     global_training: Sourced[bool] = Field(alias="globalTraining")
     training_usd_per_1m_tokens: Sourced[float | None] = Field(alias="trainingUsdPer1mTokens")
     hosting_usd_per_hour: Sourced[float | None] = Field(alias="hostingUsdPerHour")
+    # The training tiers (trainingType) a model offers; unset: Standard, and Global where
+    # `globalTraining` says so.
+    training_tiers: Sourced[list[str]] | None = Field(None, alias="trainingTiers")
+    # The account kinds that can fine-tune it (open models: AIServices only); unset: any.
+    account_kinds: Sourced[list[str]] | None = Field(None, alias="accountKinds")
+    # Reinforcement fine-tuning is billed by the hour of training, not by the token.
+    training_usd_per_hour: Sourced[float | None] | None = Field(None, alias="trainingUsdPerHour")
 
 
 class ModelInfo(BaseModel):
@@ -65,14 +72,23 @@ class ModelInfo(BaseModel):
     global_training: bool
     training_usd_per_1m_tokens: float | None
     hosting_usd_per_hour: float | None
+    training_tiers: tuple[str, ...] | None = None
+    account_kinds: tuple[str, ...] | None = None
+    training_usd_per_hour: float | None = None
     sources: dict[str, Sourced[Any]]
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        if self.training_tiers is not None:
+            return self.training_tiers
+        return ("Standard", "Global") if self.global_training else ("Standard",)
 
     @classmethod
     def of(cls, entry: ModelEntry) -> ModelInfo:
         figures = {
             name: getattr(entry, name)
             for name in ModelEntry.model_fields
-            if name not in ("id", "aliases")
+            if name not in ("id", "aliases") and getattr(entry, name) is not None
         }
         return cls(
             id=entry.id,
@@ -101,6 +117,11 @@ class CatalogFile(BaseModel):
     global_training_exclusions: Sourced[dict[str, list[str]]] | None = Field(
         None, alias="globalTrainingExclusions"
     )
+    # Training tiers: the price of each relative to Standard, and where DataZone training runs.
+    tier_price_factors: Sourced[dict[str, float]] | None = Field(None, alias="tierPriceFactors")
+    data_zone_regions: Sourced[list[str]] | None = Field(None, alias="dataZoneRegions")
+    rft_cost_cap_usd: Sourced[float] | None = Field(None, alias="rftCostCapUsd")
+    rft_tokens_per_hour: Sourced[float] | None = Field(None, alias="rftTokensPerHour")
     models: list[ModelEntry] = []
 
 

@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reconciler.datasets")
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--no-tokens", action="store_true", help="structure and digest only")
-    parser.add_argument("--format", default="auto", choices=["auto", "chat", "dpo", "completion"])
+    parser.add_argument(
+        "--format", default="auto", choices=["auto", "chat", "dpo", "completion", "rft"]
+    )
     parser.add_argument("--role", default="training", choices=["training", "validation"])
     parser.add_argument("--base-model", default=None)
     parser.add_argument("--output", default="text", choices=["text", "json"])

@@ -165,6 +165,18 @@ RULES: dict[str, Rule] = {
     "DPO_IDENTICAL_OUTPUTS": Rule(W, "Preferred and non-preferred outputs are identical."),
     "DPO_HAS_IMAGES": Rule(E, "DPO is text-only."),
     "DPO_MODEL_UNSUPPORTED": Rule(E, "Pick a base model that supports DPO (see the catalog)."),
+    # reinforcement fine-tuning
+    "RFT_LAST_NOT_USER": Rule(
+        E,
+        "End each example with the user's message: the model writes the answer, a grader "
+        "scores it.",
+    ),
+    "RFT_NO_REFERENCE": Rule(
+        W, "Add the fields the grader compares with (e.g. `answer`), read as {{item.answer}}."
+    ),
+    "RFT_MODEL_UNSUPPORTED": Rule(
+        E, "Reinforcement fine-tuning needs a model that supports it (o4-mini; see the catalog)."
+    ),
     # 5.7 legacy prompt/completion
     "LEGACY_FIELD_TYPE": Rule(E, "`prompt` and `completion` must both be strings."),
     "LEGACY_EMPTY_COMPLETION": Rule(E, "Write a non-empty completion."),

@@ -35,7 +35,7 @@ from .rules_dataset import (
 )
 from .scan import ScanOptions, ScanResult, hashed, scan_blocks, scan_file
 
-FORMATS = ("auto", "chat", "dpo", "completion")
+FORMATS = ("auto", "chat", "dpo", "completion", "rft")
 
 
 class TokenizationCounter:

@@ -52,6 +52,11 @@ FAMILIES: tuple[tuple[str, str, int, tuple[str, ...], bool], ...] = (
     ("gpt-4-0613", "cl100k_base", 8_192, ("supervised",), False),
     ("babbage-002", "cl100k_base", 16_384, ("supervised",), False),
     ("davinci-002", "cl100k_base", 16_384, ("supervised",), False),
+    # Open models on Foundry: o200k_base is an estimate (their tokenizers are not installed).
+    ("Ministral-3B", "o200k_base", 32_768, ("supervised",), False),
+    ("Qwen-32B", "o200k_base", 32_768, ("supervised",), False),
+    ("Llama-3.3-70B-Instruct", "o200k_base", 32_768, ("supervised",), False),
+    ("gpt-oss-20b", "o200k_base", 32_768, ("supervised",), False),
 )
 LEGACY_MODELS = ("babbage-002", "davinci-002")
 

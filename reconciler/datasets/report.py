@@ -8,7 +8,7 @@ from typing import Literal
 
 from reconciler.errors import Diagnostic, Severity
 
-Format = Literal["chat", "dpo", "completion", "unknown"]
+Format = Literal["chat", "dpo", "completion", "rft", "unknown"]
 
 
 @dataclass(frozen=True)

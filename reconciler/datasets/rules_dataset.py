@@ -55,13 +55,19 @@ def check_model(scan: ScanResult, model: ModelProfile, found: Findings) -> None:
             f"prompt/completion data is for babbage-002/davinci-002, not {model.id}",
             formats["completion"],
         )
-    for fmt in ("chat", "dpo"):
+    for fmt in ("chat", "dpo", "rft"):
         if fmt in formats and is_legacy(model):
             found.report(
                 "FILE_FORMAT_MODEL_MISMATCH",
                 f"{model.id} takes prompt/completion data, not {fmt}",
                 formats[fmt],
             )
+    if "rft" in formats and "reinforcement" not in model.methods:
+        found.report(
+            "RFT_MODEL_UNSUPPORTED",
+            f"{model.id} does not support reinforcement fine-tuning",
+            formats["rft"],
+        )
     if "dpo" in formats and "dpo" not in model.methods:
         found.report("DPO_MODEL_UNSUPPORTED", f"{model.id} does not support DPO", formats["dpo"])
     if scan.image_examples and not model.vision:

@@ -31,6 +31,7 @@ from .reading import BOM, line_ranges, numbered_lines, read_blocks
 from .rules_chat import check_chat
 from .rules_completion import check_completion
 from .rules_dpo import check_dpo
+from .rules_rft import check_rft
 from .tokens import Counter
 
 Checker = Callable[[dict[str, Any], int, Findings], ExampleFacts]
@@ -38,6 +39,7 @@ CHECKERS: dict[str, Checker] = {
     "chat": check_chat,
     "dpo": check_dpo,
     "completion": check_completion,
+    "rft": check_rft,
 }
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this a pool costs more than it saves

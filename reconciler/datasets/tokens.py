@@ -65,7 +65,7 @@ class Counter:
 
     def count(self, example: dict[str, Any], fmt: str) -> Count:
         self.examples += 1
-        if fmt == "chat":
+        if fmt in ("chat", "rft"):
             return self.chat(example.get("messages"), example)
         if fmt == "dpo":
             return self.dpo(example)

@@ -1,7 +1,9 @@
-"""A faithful local Azure for ftops: the Azure OpenAI data plane (files, fine-tuning jobs, models,
-chat completions) per account at `{url}/{accountName}/openai/...`, and ARM
+"""A faithful local Azure for ftops: the Azure OpenAI data plane (files, uploads, fine-tuning jobs
+with supervised, DPO and reinforcement methods, graders, models, chat completions) per account at
+`{url}/{accountName}/openai/...` and on the v1 API at `{url}/{accountName}/openai/v1/...`, and ARM
 (Microsoft.CognitiveServices accounts and deployments) at `{url}/subscriptions/...`, served over
-HTTP so that the unmodified `openai.AzureOpenAI` and `CognitiveServicesManagementClient` talk to it.
+HTTP so that the unmodified `openai.AzureOpenAI` / `openai.OpenAI` and
+`CognitiveServicesManagementClient` talk to it.
 
 Start it with `server.start_background(state_path)` (tests, embedded use) or
 `python -m reconciler.emulator` / `ftops emulator` (see `server.add_arguments`).
@@ -19,6 +21,7 @@ Conventions a user of the emulator needs to know:
 - Time is simulated (`--time-scale`, simulated seconds per real second; `POST /_emulator/clock`
   advances it) and persists in the state file; it passes only while an emulator runs.
 - Faults: `--faults SPEC` or `POST /_emulator/faults` (syntax in `faults.py`).
-- Test controls under `/_emulator/` (see `controls.py`).
+- Test controls under `/_emulator/` (see `controls.py`), among them the reinforcement cost cap
+  (`settings`) and Developer-tier preemption (`jobs/{id}/preempt`).
 - This package imports nothing from the rest of `reconciler`.
 """

@@ -8,6 +8,8 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from reconciler.emulator import arm_deployments, files, training
+from reconciler.emulator import arm_deployments, files, training, uploads
 from reconciler.emulator.clock import SimClock
 from reconciler.emulator.faults import Faults
 from reconciler.emulator.routes import all_routes
-from reconciler.emulator.routing import ApiError, ArmError, Call, Reply, Route, Router
-from reconciler.emulator.store import TABLES, Store, dumps
+from reconciler.emulator.routing import (
+    V1,
+    ApiError,
+    ArmError,
+    Call,
+    FormFile,
+    Reply,
+    Route,
+    Router,
+)
+from reconciler.emulator.store import TABLES, Store, bump, dumps
 
 log = logging.getLogger("reconciler.emulator")
 
@@ -150,13 +161,14 @@ class Emulator:
         log_it: bool,
         fault: str | None = None,
     ) -> Response:
-        body, form = await _read_body(request)
-        if route.operation == "Files_Import" and route.plane == "data":
-            imported = await _prefetch_import(request, body)
-            if isinstance(imported, Reply):
-                return self._log_only(request, route, imported, body=body)
-            form = {"imported_content": imported}
-        reply = self._transact(request, route, params, body, form, log_it=log_it, fault=fault)
+        # Multipart files stay open (spooled to disk) until the handler has read them.
+        async with _request_body(request) as (body, form):
+            if route.operation == "Files_Import" and route.plane == "data":
+                imported = await _prefetch_import(request, body)
+                if isinstance(imported, Reply):
+                    return self._log_only(request, route, imported, body=body)
+                form = {"imported_content": imported}
+            reply = self._transact(request, route, params, body, form, log_it=log_it, fault=fault)
         return _render(reply)
 
     def _transact(
@@ -173,7 +185,7 @@ class Emulator:
         with self.store.transaction() as db:
             now = self.clock.now()
             self.settle(db, now)
-            call = self._call(request, params, body, form, db, now)
+            call = self._call(request, route, params, body, form, db, now)
             reply = self._handle(db, route, call)
             self.clock.persist(db)
             if log_it:
@@ -198,12 +210,14 @@ class Emulator:
     def settle(self, db: sqlite3.Connection, now: float) -> None:
         """Derive everything time-dependent up to `now` (the lazy state machine)."""
         files.expire_files(db, now)
+        uploads.expire_uploads(db, now)
         training.settle(db, now)
         arm_deployments.settle(db, now)
 
     def _call(
         self,
         request: Request,
+        route: Route,
         params: dict[str, str],
         body: bytes,
         form: dict[str, Any],
@@ -223,6 +237,7 @@ class Emulator:
             now=now,
             db=db,
             emulator=self,
+            version=V1 if route.is_v1 else "",
         )
 
     # --- the request log ----------------------------------------------------------------------
@@ -285,11 +300,7 @@ def _count(db: sqlite3.Connection, operation: str | None, method: str) -> None:
     names = ["requests", f"operation:{operation}" if operation else None]
     names.append("writes" if method != "GET" else None)
     for name in filter(None, names):
-        db.execute(
-            "INSERT INTO counters (name, n) VALUES (?, 1) "
-            "ON CONFLICT (name) DO UPDATE SET n = n + 1",
-            (name,),
-        )
+        bump(db, name)
 
 
 # --- checks before a request is handled ---------------------------------------------------------
@@ -339,8 +350,8 @@ def _check_data_plane(request: Request, route: Route) -> Reply | None:
             "include an 'api-key' or 'Authorization: Bearer' header.",
         ).reply()
     # Azure answers a missing or unknown api-version (or a preview-only route on a stable
-    # version) with 404 Resource not found.
-    if request.query_params.get("api-version") not in route.api_versions:
+    # version) with 404 Resource not found. The v1 paths take none (and ignore one).
+    if not route.is_v1 and request.query_params.get("api-version") not in route.api_versions:
         return ApiError(404, "notFound", "Resource not found").reply()
     return None
 
@@ -366,18 +377,25 @@ def _fault_reply(route: Route, status: int, retry_after_ms: int) -> Reply:
 # --- bodies -------------------------------------------------------------------------------------
 
 
-async def _read_body(request: Request) -> tuple[bytes, dict[str, Any]]:
+@asynccontextmanager
+async def _request_body(request: Request) -> AsyncIterator[tuple[bytes, dict[str, Any]]]:
+    """(raw body, form fields). File parts are `FormFile`s, open until the block ends."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
-        return await request.body(), {}
+        yield await request.body(), {}
+        return
     form: dict[str, Any] = {}
     async with request.form(max_part_size=1024 * 1024 * 1024) as parsed:
         for key, value in parsed.multi_items():
-            if isinstance(value, UploadFile):
-                form[key] = (value.filename or "file", await value.read())
-            else:
-                form[key] = value
-    return b"", form
+            form[key] = _form_file(value) if isinstance(value, UploadFile) else value
+        yield b"", form
+
+
+def _form_file(upload: UploadFile) -> FormFile:
+    size = upload.size
+    if size is None:
+        size = upload.file.seek(0, 2)
+    return FormFile(upload.filename or "file", size, upload.file)
 
 
 async def _prefetch_import(request: Request, body: bytes) -> bytes | Reply:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from reconciler.emulator import jobs
+from reconciler.emulator import jobs, part_store
 from reconciler.emulator.arm import PROVIDER, arm_account, iso, json_object, page, system_data
 from reconciler.emulator.catalog import (
     BASE_MODELS,
@@ -19,6 +19,7 @@ from reconciler.emulator.catalog import (
     MAX_FILES,
     MAX_FINE_TUNED_DEPLOYMENTS,
     BaseModel,
+    openai_models,
 )
 from reconciler.emulator.routing import ArmError, Call, Reply
 from reconciler.emulator.store import dumps, loads
@@ -156,13 +157,14 @@ def update(call: Call) -> Reply:
 
 
 def delete(call: Call) -> Reply:
-    """Accounts_Delete: removes the account with its files, jobs and deployments."""
+    """Accounts_Delete: removes the account with its files, uploads, jobs and deployments."""
     try:
         row = arm_account(call)
     except ArmError:
         return Reply(204, None)
     name = row["name"]
-    for table in ("files", "jobs", "deployments", "operations"):
+    part_store.delete(call.db, "account = ?", (name,))
+    for table in ("files", "uploads", "jobs", "deployments", "operations"):
         call.db.execute(f"DELETE FROM {table} WHERE account = ?", (name,))  # fixed table names
     call.db.execute("DELETE FROM accounts WHERE name = ?", (name,))
     return Reply(200, None)
@@ -274,7 +276,7 @@ def fine_tuned_account_model(job: sqlite3.Row) -> dict[str, Any]:
 
 def list_models(call: Call) -> Reply:
     row = arm_account(call)
-    models = [account_model(m) for m in BASE_MODELS]
+    models = [account_model(m) for m in openai_models()]
     models += [
         fine_tuned_account_model(j) for j in jobs.fine_tuned_models(call.db, row["name"], call.now)
     ]
@@ -283,5 +285,7 @@ def list_models(call: Call) -> Reply:
 
 def list_location_models(call: Call) -> Reply:
     """Models_List (per location): the emulator's catalog, the same in every region."""
-    items = [{"kind": "OpenAI", "skuName": "S0", "model": account_model(m)} for m in BASE_MODELS]
+    items = [
+        {"kind": "OpenAI", "skuName": "S0", "model": account_model(m)} for m in openai_models()
+    ]
     return page(call, items)

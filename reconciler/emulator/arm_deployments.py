@@ -9,7 +9,8 @@ Rules of the real service kept here:
 - a source account in another tenant needs `x-ms-authorization-auxiliary: Bearer <token>`;
 - at most MAX_FINE_TUNED_DEPLOYMENTS fine-tuned deployments per account;
 - model and capacity cannot change in one request;
-- a fine-tuned deployment without chat traffic for 15 simulated days is deleted.
+- a fine-tuned deployment without chat traffic for 15 simulated days is deleted;
+- a Developer-tier deployment (sku DeveloperTier) is deleted 24 simulated hours after its creation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from reconciler.emulator import ids, jobs
 from reconciler.emulator.arm import PROVIDER, arm_account, iso, json_object, page, system_data
 from reconciler.emulator.catalog import (
     BASE_SKUS,
+    DEVELOPER_DEPLOYMENT_SECONDS,
+    DEVELOPER_SKU,
     FINE_TUNED_MODEL_VERSION,
     FINE_TUNED_SKUS,
     IDLE_DEPLOYMENT_SECONDS,
@@ -138,7 +141,7 @@ def _operation_url(call: Call, account: sqlite3.Row, op_id: str, collection: str
 
 
 def settle(db: sqlite3.Connection, now: float) -> None:
-    """Apply finished operations and delete idle fine-tuned deployments."""
+    """Apply finished operations, delete idle fine-tuned and expired Developer-tier deployments."""
     finished = db.execute(
         "SELECT * FROM operations WHERE applied = 0 AND done_at <= ? ORDER BY done_at", (now,)
     ).fetchall()
@@ -156,6 +159,14 @@ def settle(db: sqlite3.Connection, now: float) -> None:
             )
         db.execute("UPDATE operations SET applied = 1 WHERE id = ?", (op["id"],))
     _expire_idle(db, now)
+    _expire_developer(db, now)
+
+
+def _expire_developer(db: sqlite3.Connection, now: float) -> None:
+    db.execute(
+        "DELETE FROM deployments WHERE json_extract(body, '$.sku.name') = ? AND created_at <= ?",
+        (DEVELOPER_SKU, now - DEVELOPER_DEPLOYMENT_SECONDS),
+    )
 
 
 def _expire_idle(db: sqlite3.Connection, now: float) -> None:

@@ -4,11 +4,15 @@ GET  requests    the request log: seq, method, path, query, status, operation (s
                  operationId), fault, sim_time; with record_bodies also request_body and
                  response_body (parsed JSON or null). `?since=SEQ` returns only newer entries.
 GET  operations  every operation the emulator serves: operationId, method, path template, swagger
-GET  stats       {"operations": {operationId: count}, "writes": non-GET calls, "requests": total}
+GET  stats       {"operations": {operationId: count}, "writes": non-GET calls, "requests": total,
+                 "uploads": {"started", "parts", "part_bytes", "completed", "cancelled"}}
 GET  clock       {"now": simulated unix time, "iso", "time_scale"}
 POST clock       {"advance_seconds": N} moves simulated time forward
 GET  faults      the fault configuration; POST faults replaces it (see faults.py)
 POST freeze      {"after_writes": N}: requests wait once N writes are done; null thaws
+GET  settings    {"rft_cost_cap_usd": N}; POST settings changes it (persisted, like the clock)
+POST jobs/{id}/preempt  pauses a running Developer-tier job as Azure does when it reclaims the
+                 capacity; 400 if the job is not Developer tier or not training
 POST reset       wipes all state (accounts included), clears faults, re-anchors the clock
 """
 
@@ -17,10 +21,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.emulator import jobs, training
 from reconciler.emulator.arm import iso
 from reconciler.emulator.faults import Faults
-from reconciler.emulator.routing import ApiError, Call, Reply
+from reconciler.emulator.routing import PREVIEW, ApiError, Call, Reply
 from reconciler.emulator.store import loads
+
+UPLOAD_COUNTERS = ("started", "parts", "part_bytes", "completed", "cancelled")
 
 
 def requests(call: Call) -> Reply:
@@ -68,6 +75,8 @@ def stats(call: Call) -> Reply:
             "operations": operations,
             "writes": counters.get("writes", 0),
             "requests": counters.get("requests", 0),
+            # What the upload handlers stored (a faulted or refused request counts nothing).
+            "uploads": {name: counters.get(f"uploads:{name}", 0) for name in UPLOAD_COUNTERS},
         },
     )
 
@@ -108,6 +117,41 @@ def set_freeze(call: Call) -> Reply:
     call.emulator.admitted_writes = call.emulator.writes()
     call.emulator.freeze_after = after
     return Reply(200, {"after_writes": after})
+
+
+def get_settings(call: Call) -> Reply:
+    return Reply(200, {"rft_cost_cap_usd": training.cost_cap_usd(call.db)})
+
+
+def set_settings(call: Call) -> Reply:
+    body = _json(call)
+    unknown = set(body) - {"rft_cost_cap_usd"}
+    if unknown:
+        raise ApiError(400, "invalidPayload", f"Unknown settings: {', '.join(sorted(unknown))}.")
+    if "rft_cost_cap_usd" in body:
+        cap = body["rft_cost_cap_usd"]
+        if not isinstance(cap, int | float) or isinstance(cap, bool) or cap <= 0:
+            raise ApiError(400, "invalidPayload", "'rft_cost_cap_usd' must be a positive number.")
+        training.set_cost_cap_usd(call.db, float(cap), call.now)
+    return get_settings(call)
+
+
+def preempt(call: Call) -> Reply:
+    """Developer-tier capacity reclaimed: Azure pauses the job (resume continues it)."""
+    job_id = call.params["fine-tuning-job-id"]
+    row = call.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise ApiError(404, "notFound", f"Fine-tuning job '{job_id}' not found.")
+    if loads(row["request"]).get("tier") != "developer":
+        raise ApiError(
+            400,
+            "unexpectedEntityState",
+            "Only a Developer-tier job (trainingType developer) is preempted.",
+        )
+    jobs.check_pausable(call.db, row, call.now)
+    training.pause_job(call.db, row, call.now, "preempted")
+    fresh = jobs.job_row(call.db, row["account"], job_id)
+    return Reply(200, jobs.job_json(call.db, fresh, call.now, PREVIEW))
 
 
 def reset(call: Call) -> Reply:

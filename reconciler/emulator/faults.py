@@ -6,6 +6,8 @@
     op=Files_Upload|FineTuning_Create,drop=0.5   a group for some operations (swagger operationIds)
     seed=7                                   seeds the random draws (reproducible runs)
     retry_after_ms=10                        the Retry-After the 429/503 answers carry
+    times=1                                  the group injects at most this many faults, then
+                                             lets its requests through (e.g. one failed part)
 
 e.g. `429=0.3,503=0.1;op=Files_Upload,drop=1;seed=7`. A group with `op=` applies to those
 operations instead of the global group. Probabilities are per request, drawn in the order
@@ -38,6 +40,7 @@ class FaultRule:
     drop_after: float = 0.0
     latency_ms: float = 0.0
     retry_after_ms: int = 10
+    times: int | None = None  # faults left to inject; None: no limit
 
     def probabilities(self) -> list[tuple[str, float]]:
         values = (self.p429, self.p500, self.p503, self.drop, self.drop_after)
@@ -47,8 +50,8 @@ class FaultRule:
         values = [p for _, p in self.probabilities()]
         if any(p < 0 or p > 1 for p in values) or sum(values) > 1 + 1e-9:
             raise ValueError("fault probabilities must be in [0, 1] and sum to at most 1")
-        if self.latency_ms < 0 or self.retry_after_ms < 0:
-            raise ValueError("latency_ms and retry_after_ms must not be negative")
+        if self.latency_ms < 0 or self.retry_after_ms < 0 or (self.times or 0) < 0:
+            raise ValueError("latency_ms, retry_after_ms and times must not be negative")
 
 
 _KEYS = {"429": "p429", "500": "p500", "503": "p503", "drop": "drop", "drop_after": "drop_after"}
@@ -106,6 +109,8 @@ class Faults:
                 rule.latency_ms = float(value)
             elif key == "retry_after_ms":
                 rule.retry_after_ms = int(value)
+            elif key == "times":
+                rule.times = int(value)
             else:
                 raise ValueError(f"unknown fault key '{key}'")
         rule.check()
@@ -128,8 +133,12 @@ class Faults:
         """The rule that applies and the fault to inject now (None: answer normally)."""
         rule = self.rule_for(operation)
         roll = self.rng.random()
+        if rule.times is not None and rule.times <= 0:
+            return rule, None
         for outcome, probability in rule.probabilities():
             if roll < probability:
+                if rule.times is not None:
+                    rule.times -= 1
                 return rule, outcome
             roll -= probability
         return rule, None

@@ -2,6 +2,9 @@
 
 A file is `pending` until its simulated processing time has passed, then `processed` or `error`
 (with `status_details`) according to the JSONL validation done at upload time.
+
+A file's bytes are its `content` blob, followed by the parts of the Upload it was made from, if
+any (uploads.py: a completed Upload's parts become the file's pieces, never copied).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from reconciler.emulator import ids
+from reconciler.emulator import ids, part_store
 from reconciler.emulator.catalog import MAX_FILE_BYTES, MAX_FILES
-from reconciler.emulator.routing import ApiError, Call, Reply
+from reconciler.emulator.routing import ApiError, Call, FormFile, Reply
 from reconciler.emulator.store import dumps
-from reconciler.emulator.validation import validate_file
-from reconciler.emulator.world import cursor_page, data_plane_account
+from reconciler.emulator.validation import FileSummary, validate_file
+from reconciler.emulator.world import cursor_page, data_plane_account, data_plane_url
 
 UPLOAD_PURPOSES = {
     "fine-tune",
@@ -62,12 +65,34 @@ def store_file(
     purpose: str,
     content: bytes,
     expires_after: int | None = None,
-    ready_at: float | None = None,
 ) -> sqlite3.Row:
     """Insert a file and return its row. Validation runs now; its result shows when processed."""
     problem, summary = validate_file(purpose, content)
-    if ready_at is None:
-        ready_at = call.now + PROCESSING_BASE_SECONDS + len(content) / PROCESSING_BYTES_PER_SECOND
+    return insert_file(
+        call,
+        account,
+        filename=filename,
+        purpose=purpose,
+        size=len(content),
+        validated=(problem, summary),
+        content=content,
+        expires_after=expires_after,
+    )
+
+
+def insert_file(
+    call: Call,
+    account: str,
+    *,
+    filename: str,
+    purpose: str,
+    size: int,
+    validated: tuple[str | None, FileSummary],
+    content: bytes = b"",
+    expires_after: int | None = None,
+) -> sqlite3.Row:
+    """Insert a file of `size` bytes (`content` and, for an upload, its parts added later)."""
+    problem, summary = validated
     file_id = ids.file_id()
     call.db.execute(
         "INSERT INTO files (id, account, filename, purpose, bytes, created_at, ready_at, outcome,"
@@ -77,9 +102,9 @@ def store_file(
             account,
             filename,
             purpose,
-            len(content),
+            size,
             call.now,
-            ready_at,
+            call.now + PROCESSING_BASE_SECONDS + size / PROCESSING_BYTES_PER_SECOND,
             "error" if problem else "processed",
             problem,
             None if expires_after is None else int(call.now) + expires_after,
@@ -88,6 +113,17 @@ def store_file(
         ),
     )
     return file_row(call.db, account, file_id)
+
+
+def file_bytes(db: sqlite3.Connection, row: sqlite3.Row) -> bytes:
+    pieces = part_store.read(db, part_store.file_seqs(db, row["id"]))
+    return bytes(row["content"]) + b"".join(pieces)
+
+
+def delete_files(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> None:
+    """Delete the files matching `where` (an SQL condition on files) with their upload parts."""
+    part_store.delete(db, f"file_id IN (SELECT id FROM files WHERE {where})", args)
+    db.execute(f"DELETE FROM files WHERE {where}", args)
 
 
 def file_row(db: sqlite3.Connection, account: str, file_id: str) -> sqlite3.Row:
@@ -100,10 +136,10 @@ def file_row(db: sqlite3.Connection, account: str, file_id: str) -> sqlite3.Row:
 
 
 def expire_files(db: sqlite3.Connection, now: float) -> None:
-    db.execute("DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+    delete_files(db, "expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
 
-def _check_file_quota(call: Call, account: str, size: int) -> None:
+def check_file_quota(call: Call, account: str, size: int) -> None:
     (count, total) = call.db.execute(
         "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM files"
         " WHERE account = ? AND purpose != 'fine-tune-results'",
@@ -125,7 +161,7 @@ def _check_file_quota(call: Call, account: str, size: int) -> None:
         )
 
 
-def _check_purpose(purpose: Any) -> str:
+def check_purpose(purpose: Any) -> str:
     if not isinstance(purpose, str) or purpose not in UPLOAD_PURPOSES:
         raise ApiError(
             400,
@@ -157,20 +193,29 @@ def _expires_after(fields: dict[str, Any]) -> int | None:
     return value
 
 
+def expires_after_json(value: Any) -> int | None:
+    """`expires_after` given as a JSON object ({anchor, seconds}), as imports and uploads do."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalidPayload", "expires_after must be an object.")
+    return _expires_after({f"expires_after.{key}": item for key, item in value.items()})
+
+
 def _created(call: Call, account: str, row: sqlite3.Row) -> Reply:
-    location = f"{call.base_url}/{account}/openai/files/{row['id']}?api-version={call.api_version}"
+    location = data_plane_url(call, account, f"/files/{row['id']}")
     return Reply(201, file_json(row, call.now), {"Location": location})
 
 
 def upload(call: Call) -> Reply:
     account = data_plane_account(call)
-    purpose = _check_purpose(call.form.get("purpose"))
+    purpose = check_purpose(call.form.get("purpose"))
     upload_part = call.form.get("file")
-    if not isinstance(upload_part, tuple):
+    if not isinstance(upload_part, FormFile):
         raise ApiError(400, "invalidPayload", "The 'file' part is missing.", target="file")
-    filename, content = upload_part
+    filename, content = upload_part.filename, upload_part.read()
     expires = _expires_after(call.form)
-    _check_file_quota(call, account, len(content))
+    check_file_quota(call, account, len(content))
     row = store_file(
         call, account, filename=filename, purpose=purpose, content=content, expires_after=expires
     )
@@ -222,13 +267,11 @@ def import_request(call: Call) -> tuple[str, str, str, int | None]:
         raise ApiError(
             400, "invalidPayload", f"Missing required field '{missing[0]}'.", target=missing[0]
         )
-    expires_after = body.get("expires_after") or {}
-    fields = {f"expires_after.{key}": value for key, value in expires_after.items()}
     return (
-        _check_purpose(body["purpose"]),
+        check_purpose(body["purpose"]),
         str(body["filename"]),
         str(body["content_url"]),
-        _expires_after(fields),
+        expires_after_json(body.get("expires_after") or None),
     )
 
 
@@ -237,7 +280,7 @@ def import_file(call: Call) -> Reply:
     account = data_plane_account(call)
     purpose, filename, _, expires = import_request(call)
     content = call.form["imported_content"]
-    _check_file_quota(call, account, len(content))
+    check_file_quota(call, account, len(content))
     row = store_file(
         call, account, filename=filename, purpose=purpose, content=content, expires_after=expires
     )
@@ -271,7 +314,7 @@ def get_file(call: Call) -> Reply:
 def delete_file(call: Call) -> Reply:
     account = data_plane_account(call)
     row = file_row(call.db, account, call.params["file-id"])
-    call.db.execute("DELETE FROM files WHERE id = ?", (row["id"],))
+    delete_files(call.db, "id = ?", (row["id"],))
     return Reply(200, {"object": "file", "deleted": True, "id": row["id"]})
 
 
@@ -282,4 +325,4 @@ def file_content(call: Call) -> Reply:
         raise ApiError(
             400, "unexpectedEntityState", "The file is still being processed; try again later."
         )
-    return Reply(200, bytes(row["content"]), media_type="application/octet-stream")
+    return Reply(200, file_bytes(call.db, row), media_type="application/octet-stream")

@@ -7,10 +7,10 @@ import sqlite3
 from typing import Any
 
 from reconciler.emulator import ids, jobs
-from reconciler.emulator.catalog import BASE_MODELS, base_model_by_id
+from reconciler.emulator.catalog import base_model_by_id, models_for_kind
 from reconciler.emulator.routing import ApiError, Call, Reply
 from reconciler.emulator.store import loads
-from reconciler.emulator.world import data_plane_account
+from reconciler.emulator.world import account_kind, data_plane_account
 
 
 def _fine_tuned_model_json(row: sqlite3.Row) -> dict[str, Any]:
@@ -36,7 +36,8 @@ def _fine_tuned_model_json(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _all_models(call: Call, account: str) -> list[dict[str, Any]]:
-    models = [m.as_data_plane_model() for m in BASE_MODELS]
+    """The catalog for the account's kind (open models in AIServices accounts), then its own."""
+    models = [m.as_data_plane_model() for m in models_for_kind(account_kind(call.db, account))]
     models += [
         _fine_tuned_model_json(r) for r in jobs.fine_tuned_models(call.db, account, call.now)
     ]
@@ -60,7 +61,11 @@ def get_model(call: Call) -> Reply:
 def chat_completions(call: Call) -> Reply:
     """A canned answer from a deployed model; records the traffic that keeps it alive."""
     account = data_plane_account(call)
-    name = call.params["deployment-id"]
+    body = call.json()
+    # v1's /chat/completions names the deployment in `model`.
+    name = call.params.get("deployment-id") or str(
+        body.get("model") if isinstance(body, dict) else ""
+    )
     row = call.db.execute(
         "SELECT * FROM deployments WHERE account = ? AND name = ?", (account, name)
     ).fetchone()
@@ -71,7 +76,6 @@ def chat_completions(call: Call) -> Reply:
             "The API deployment for this resource does not exist. If you created the deployment "
             "within the last 5 minutes, please wait a moment and try again.",
         )
-    body = call.json()
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list) or not messages:
         raise ApiError(

@@ -7,36 +7,66 @@ from reconciler.emulator import (
     arm_deployments,
     controls,
     files,
+    graders,
     jobs,
     models,
+    uploads,
+    v1,
 )
 from reconciler.emulator.routing import (
     ARM_SWAGGER,
     DATA_PLANE_PREVIEW,
     DATA_PLANE_STABLE,
+    PREVIEW,
+    V1,
     Handler,
     Route,
 )
 
 STABLE = "2024-10-21"
-PREVIEW = "2025-04-01-preview"
 DATA_PLANE_VERSIONS = (STABLE, PREVIEW)
 ARM_VERSIONS = ("2025-09-01", "2024-10-01")
 
 _DP = "/{accountName}/openai"
+_V1 = _DP + "/v1"
 _SUB = "/subscriptions/{subscriptionId}"
 _RG = _SUB + "/resourceGroups/{resourceGroupName}/providers/Microsoft.CognitiveServices"
 _ACCOUNT = _RG + "/accounts/{accountName}"
 _DEPLOYMENT = _ACCOUNT + "/deployments/{deploymentName}"
 _LOCATION = _SUB + "/providers/Microsoft.CognitiveServices/locations/{location}"
+CHAT = "ChatCompletions_Create"
+GRADERS_VALIDATE = "FineTuning_ValidateGrader"
 
 
 def _data(
-    method: str, path: str, operation: str, handler: Handler, *, preview_only: bool = False
-) -> Route:
+    method: str,
+    path: str,
+    operation: str,
+    handler: Handler,
+    *,
+    preview_only: bool = False,
+    in_swagger: bool = True,
+) -> list[Route]:
+    """The operation at its api-versions, and the same operation on the v1 path, its reply in
+    the v1 API's shapes (v1.py). The v1 route names no swagger: its contract, the v1 spec, is
+    OpenAPI 3.0 and names the operations OpenAI's way (tests/contract maps them)."""
     swagger = (DATA_PLANE_PREVIEW,) if preview_only else (DATA_PLANE_STABLE, DATA_PLANE_PREVIEW)
     versions = (PREVIEW,) if preview_only else DATA_PLANE_VERSIONS
-    return Route(method, _DP + path, operation, handler, swagger, path, "data", versions)
+    return [
+        Route(
+            method,
+            _DP + path,
+            operation,
+            handler,
+            swagger if in_swagger else (),
+            path,
+            "data",
+            versions,
+        ),
+        Route(
+            method, _V1 + path, operation, v1.shaped(operation, handler), (), path, "data", (V1,)
+        ),
+    ]
 
 
 def _arm(method: str, path: str, operation: str, handler: Handler, swagger: bool = True) -> Route:
@@ -58,13 +88,20 @@ def _control(method: str, path: str, name: str, handler: Handler) -> Route:
 
 def data_plane_routes() -> list[Route]:
     job = "/fine_tuning/jobs/{fine-tuning-job-id}"
-    return [
+    upload = "/uploads/{upload-id}"
+    groups = [
         _data("GET", "/files", "Files_List", files.list_files),
         _data("POST", "/files", "Files_Upload", files.upload),
         _data("POST", "/files/import", "Files_Import", files.import_file),
         _data("GET", "/files/{file-id}", "Files_Get", files.get_file),
         _data("DELETE", "/files/{file-id}", "Files_Delete", files.delete_file),
         _data("GET", "/files/{file-id}/content", "Files_GetContent", files.file_content),
+        _data("POST", "/uploads", "UploadFile_Start", uploads.start, preview_only=True),
+        _data("POST", upload + "/parts", "UploadFile_Part", uploads.add_part, preview_only=True),
+        _data(
+            "POST", upload + "/complete", "UploadFile_Complete", uploads.complete, preview_only=True
+        ),
+        _data("POST", upload + "/cancel", "UploadFile_Cancel", uploads.cancel, preview_only=True),
         _data("GET", "/fine_tuning/jobs", "FineTuning_List", jobs.list_jobs),
         _data("POST", "/fine_tuning/jobs", "FineTuning_Create", jobs.create),
         _data("GET", job, "FineTuning_Get", jobs.get_job),
@@ -74,20 +111,39 @@ def data_plane_routes() -> list[Route]:
         _data("GET", job + "/checkpoints", "FineTuning_GetCheckpoints", jobs.checkpoints),
         _data("POST", job + "/pause", "FineTuning_Pause", jobs.pause, preview_only=True),
         _data("POST", job + "/resume", "FineTuning_Resume", jobs.resume, preview_only=True),
+        # OpenAI's grader validation: in no vendored swagger (Azure serves it with the preview).
+        _data(
+            "POST",
+            "/fine_tuning/alpha/graders/validate",
+            GRADERS_VALIDATE,
+            graders.validate,
+            preview_only=True,
+            in_swagger=False,
+        ),
         _data("GET", "/models", "Models_List", models.list_models),
         _data("GET", "/models/{model-id}", "Models_Get", models.get_model),
         # From the inference swagger (not among the stored contracts).
-        Route(
+        _data(
             "POST",
-            _DP + "/deployments/{deployment-id}/chat/completions",
-            "ChatCompletions_Create",
-            models.chat_completions,
-            (),
             "/deployments/{deployment-id}/chat/completions",
-            "data",
-            DATA_PLANE_VERSIONS,
+            CHAT,
+            models.chat_completions,
+            in_swagger=False,
         ),
     ]
+    # v1 also answers chat at /chat/completions, the deployment named by the body's `model`
+    # (what `openai.OpenAI(base_url=.../openai/v1)` sends).
+    v1_chat = Route(
+        "POST",
+        _V1 + "/chat/completions",
+        CHAT,
+        v1.shaped(CHAT, models.chat_completions),
+        (),
+        "/chat/completions",
+        "data",
+        (V1,),
+    )
+    return [route for group in groups for route in group] + [v1_chat]
 
 
 def arm_routes() -> list[Route]:
@@ -145,6 +201,9 @@ def control_routes() -> list[Route]:
         _control("GET", "/faults", "faults", controls.get_faults),
         _control("POST", "/faults", "faults", controls.set_faults),
         _control("POST", "/freeze", "freeze", controls.set_freeze),
+        _control("GET", "/settings", "settings", controls.get_settings),
+        _control("POST", "/settings", "settings", controls.set_settings),
+        _control("POST", "/jobs/{fine-tuning-job-id}/preempt", "preempt", controls.preempt),
         _control("POST", "/reset", "reset", controls.reset),
     ]
 

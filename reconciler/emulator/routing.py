@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 DATA_PLANE_STABLE = (
     "cognitiveservices/data-plane/AzureOpenAI/authoring/stable/2024-10-21/azureopenai.json"
@@ -15,6 +15,12 @@ DATA_PLANE_STABLE = (
 DATA_PLANE_PREVIEW = (
     "cognitiveservices/data-plane/AzureOpenAI/authoring/preview/2025-04-01-preview/azureopenai.json"
 )
+# The v1 API (`/openai/v1/...`) takes no api-version; routes and the request log name it "v1".
+V1 = "v1"
+PREVIEW = "2025-04-01-preview"
+# Versions that have the preview's features (pause/resume, uploads, graders, `method` on jobs).
+PREVIEW_FEATURES = (PREVIEW, V1)
+CHUNK_BYTES = 1024 * 1024
 ARM_SWAGGER = (
     "cognitiveservices/resource-manager/Microsoft.CognitiveServices/stable/2025-09-01/"
     "cognitiveservices.json"
@@ -40,6 +46,7 @@ class ApiError(Exception):
         *,
         target: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -47,9 +54,10 @@ class ApiError(Exception):
         self.message = message
         self.target = target
         self.headers = headers or {}
+        self.extra = extra or {}  # OpenAI-style fields (`param`, `type`) next to code and message
 
     def reply(self) -> Reply:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        error: dict[str, Any] = {"code": self.code, "message": self.message, **self.extra}
         if self.target is not None:
             error["target"] = self.target
         return Reply(self.status, {"error": error}, dict(self.headers))
@@ -63,6 +71,25 @@ class ArmError(ApiError):
         if self.target is not None:
             error["target"] = self.target
         return Reply(self.status, {"error": error}, dict(self.headers))
+
+
+@dataclass
+class FormFile:
+    """A file part of a multipart body. The parser spooled it to a temporary file (on disk once
+    it is over 1 MB), so big parts are read in chunks rather than held in memory."""
+
+    filename: str
+    size: int
+    file: IO[bytes]
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+    def chunks(self) -> Iterator[bytes]:
+        self.file.seek(0)
+        while chunk := self.file.read(CHUNK_BYTES):
+            yield chunk
 
 
 @dataclass
@@ -80,10 +107,15 @@ class Call:
     now: float  # simulated time, fixed for the whole request
     db: sqlite3.Connection
     emulator: Any  # the Emulator (typed loosely to avoid an import cycle)
+    version: str = ""  # "v1" on the v1 paths (which take no api-version), else the api-version
 
     @property
     def api_version(self) -> str:
-        return self.query.get("api-version", "")
+        return self.version or self.query.get("api-version", "")
+
+    @property
+    def has_preview_features(self) -> bool:
+        return self.api_version in PREVIEW_FEATURES
 
     def json(self) -> Any:
         if not self.body:
@@ -135,6 +167,10 @@ class Route:
             return None
         names = re.findall(r"\{([^}]+)\}", self.template)
         return {name: found.group(_group(name)) for name in names}
+
+    @property
+    def is_v1(self) -> bool:
+        return self.api_versions == (V1,)
 
     def describe(self) -> dict[str, Any]:
         return {

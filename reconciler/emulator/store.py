@@ -41,6 +41,33 @@ CREATE TABLE IF NOT EXISTS files (
     summary TEXT NOT NULL,
     content BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL COLLATE NOCASE,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    mime_type TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    expires_after INTEGER,
+    status TEXT NOT NULL,
+    file_id TEXT
+);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL COLLATE NOCASE,
+    upload_id TEXT NOT NULL,
+    block_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    bytes INTEGER NOT NULL,
+    file_id TEXT,
+    position INTEGER
+);
+CREATE INDEX IF NOT EXISTS upload_parts_upload ON upload_parts (upload_id);
+CREATE INDEX IF NOT EXISTS upload_parts_file ON upload_parts (file_id, position);
+CREATE TABLE IF NOT EXISTS part_contents (seq INTEGER PRIMARY KEY, content BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     account TEXT NOT NULL COLLATE NOCASE,
@@ -107,6 +134,9 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 TABLES = (
     "accounts",
     "files",
+    "uploads",
+    "upload_parts",
+    "part_contents",
     "jobs",
     "timeline",
     "deployments",
@@ -129,6 +159,8 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable against a killed process (only an OS crash could lose the tail).
         self.db.execute("PRAGMA synchronous=NORMAL")
+        # A big upload passes through the WAL: give the disk back once it is checkpointed.
+        self.db.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         self.db.executescript(SCHEMA)
 
     @contextmanager
@@ -163,6 +195,20 @@ def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+def bump(db: sqlite3.Connection, name: str, by: int = 1) -> None:
+    """Add to a counter (`/_emulator/stats`); inside the request's transaction, so a request that
+    fails counts nothing."""
+    db.execute(
+        "INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + ?",
+        (name, by, by),
+    )
+
+
+def counter(db: sqlite3.Connection, name: str) -> int:
+    row = db.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def dumps(value: Any) -> str:

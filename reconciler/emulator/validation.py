@@ -2,7 +2,13 @@
 
 Files for `fine-tune` must be JSON Lines of chat (`messages`), DPO (`input` + `preferred_output` +
 `non_preferred_output`) or prompt/completion examples, one format per file, at least 10 of them.
-The first problem found becomes the file's `status_details`.
+A chat example whose last message is the user's is a reinforcement (RFT) prompt: the model's
+answer is scored by a grader, so there is no assistant message; other top-level fields are kept
+for the grader's `{{item.<field>}}` references. The first problem found becomes the file's
+`status_details`.
+
+Files are read as a stream of chunks (a completed upload is its parts, read from the store), one
+line at a time, so a big file is never held in memory whole.
 
 Data markers (documented in the package docstring): a training file containing
 `FTOPS_EMULATOR_UNSAFE_DATA` fails the job at the data safety evaluation; one containing
@@ -12,6 +18,7 @@ Data markers (documented in the package docstring): a training file containing
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +26,8 @@ from reconciler.emulator.catalog import MIN_TRAINING_EXAMPLES
 
 UNSAFE_DATA_MARKER = "FTOPS_EMULATOR_UNSAFE_DATA"
 UNSAFE_MODEL_MARKER = "FTOPS_EMULATOR_UNSAFE_MODEL"
+_UNSAFE_DATA = UNSAFE_DATA_MARKER.encode()
+_UNSAFE_MODEL = UNSAFE_MODEL_MARKER.encode()
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 
@@ -39,18 +48,21 @@ class InvalidLine(Exception):
 
 
 def validate_file(purpose: str, content: bytes) -> tuple[str | None, FileSummary]:
-    """(problem or None, summary). Only fine-tune files are checked line by line."""
-    summary = FileSummary(
-        unsafe_data=UNSAFE_DATA_MARKER.encode() in content,
-        unsafe_model=UNSAFE_MODEL_MARKER.encode() in content,
-    )
+    return validate_stream(purpose, [content])
+
+
+def validate_stream(purpose: str, chunks: Iterable[bytes]) -> tuple[str | None, FileSummary]:
+    """(problem or None, summary). Only fine-tune files are checked line by line; every line is
+    read even after a problem, for the data markers."""
+    summary = FileSummary()
+    problem = None
+    for number, raw in enumerate(_lines(chunks), start=1):
+        summary.unsafe_data = summary.unsafe_data or _UNSAFE_DATA in raw
+        summary.unsafe_model = summary.unsafe_model or _UNSAFE_MODEL in raw
+        if purpose == "fine-tune" and problem is None:
+            problem = _check_line(number, raw, summary)
     if purpose != "fine-tune":
         return None, summary
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        return "The file is not valid UTF-8 text.", summary
-    problem = _validate_lines(text, summary)
     if problem is None and summary.examples < MIN_TRAINING_EXAMPLES:
         problem = (
             f"The file has {summary.examples} examples; "
@@ -59,24 +71,40 @@ def validate_file(purpose: str, content: bytes) -> tuple[str | None, FileSummary
     return problem, summary
 
 
-def _validate_lines(text: str, summary: FileSummary) -> str | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            line_format = _example_format(record)
-        except (ValueError, InvalidLine) as exc:
-            return f"Invalid example on line {number}: {_reason(exc)}"
-        if summary.format == "unknown":
-            summary.format = line_format
-        elif line_format != summary.format:
-            return (
-                f"Invalid example on line {number}: the file mixes '{summary.format}' and "
-                f"'{line_format}' examples."
-            )
-        summary.examples += 1
-        summary.tokens += max(1, len(line) // 4)
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a chunked byte stream, without their line ends. A line's start is kept in
+    pieces until its end arrives (no copying of a long line per chunk)."""
+    started: list[bytes] = []
+    for chunk in chunks:
+        *ended, rest = chunk.split(b"\n")
+        for piece in ended:
+            yield b"".join([*started, piece])
+            started = []
+        started.append(rest)
+    if any(started):
+        yield b"".join(started)
+
+
+def _check_line(number: int, raw: bytes, summary: FileSummary) -> str | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "The file is not valid UTF-8 text."
+    if not line.strip():
+        return None
+    try:
+        line_format = _example_format(json.loads(line))
+    except (ValueError, InvalidLine) as exc:
+        return f"Invalid example on line {number}: {_reason(exc)}"
+    if summary.format == "unknown":
+        summary.format = line_format
+    elif line_format != summary.format:
+        return (
+            f"Invalid example on line {number}: the file mixes '{summary.format}' and "
+            f"'{line_format}' examples."
+        )
+    summary.examples += 1
+    summary.tokens += max(1, len(line.rstrip("\r")) // 4)
     return None
 
 
@@ -90,8 +118,7 @@ def _example_format(record: Any) -> str:
     if not isinstance(record, dict):
         raise InvalidLine("each line must be a JSON object.")
     if "messages" in record:
-        _check_messages(record["messages"], "messages")
-        return "chat"
+        return _chat_format(record["messages"])
     if "preferred_output" in record or "non_preferred_output" in record:
         _check_dpo(record)
         return "dpo"
@@ -102,6 +129,15 @@ def _example_format(record: Any) -> str:
     )
 
 
+def _chat_format(messages: Any) -> str:
+    _check_messages(messages, "messages")
+    if messages[-1].get("role") == "user":
+        return "reinforcement"  # a prompt: the model answers, a grader scores the answer
+    if not any(m.get("role") == "assistant" for m in messages):
+        raise InvalidLine("the example has no assistant message to train on.")
+    return "chat"
+
+
 def _check_messages(messages: Any, where: str) -> None:
     if not isinstance(messages, list) or not messages:
         raise InvalidLine(f"'{where}' must be a non-empty list.")
@@ -110,8 +146,6 @@ def _check_messages(messages: Any, where: str) -> None:
             raise InvalidLine(f"{where}[{index}] has a missing or unknown 'role'.")
         if "content" not in message and "tool_calls" not in message:
             raise InvalidLine(f"{where}[{index}] has no 'content'.")
-    if where == "messages" and not any(m.get("role") == "assistant" for m in messages):
-        raise InvalidLine("the example has no assistant message to train on.")
 
 
 def _check_dpo(record: dict[str, Any]) -> None:

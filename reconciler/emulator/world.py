@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from reconciler.emulator.routing import ApiError, Call
+from reconciler.emulator.routing import V1, ApiError, Call
 from reconciler.emulator.store import loads
 
 ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
@@ -31,6 +31,19 @@ def data_plane_account(call: Call) -> str:
             "create it first with ARM (Accounts_Create).",
         )
     return str(row["name"])
+
+
+def account_kind(db: sqlite3.Connection, name: str) -> str:
+    """The ARM `kind` the account was created with (OpenAI unless told otherwise)."""
+    row = account_row(db, name)
+    return "OpenAI" if row is None else str(loads(row["body"]).get("kind") or "OpenAI")
+
+
+def data_plane_url(call: Call, account: str, path: str) -> str:
+    """The absolute URL of a data-plane resource, in the API (v1 or api-version) of the call."""
+    if call.api_version == V1:
+        return f"{call.base_url}/{account}/openai/v1{path}"
+    return f"{call.base_url}/{account}/openai{path}?api-version={call.api_version}"
 
 
 def account_arm_id(row: sqlite3.Row) -> str:

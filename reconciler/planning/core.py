@@ -106,6 +106,8 @@ def live_fingerprint(live: LiveState) -> str:
 _ORDER = {
     Action.UPLOAD: 0,
     Action.TRAIN: 1,
+    Action.PAUSE: 1,
+    Action.RESUME: 1,
     Action.WAIT: 2,
     Action.CREATE: 3,
     Action.UPDATE: 3,

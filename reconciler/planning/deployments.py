@@ -30,6 +30,9 @@ from reconciler.specs.models import DeploymentSpec
 
 FIFTEEN_DAYS_NOTE = "Azure removes fine-tuned deployments after 15 days without traffic"
 FIFTEEN_DAYS_S = 15 * 24 * 3600
+DEVELOPER_SKU = "DeveloperTier"
+DEVELOPER_LIFETIME_S = 24 * 3600
+DEVELOPER_EXPIRY_NOTE = "Developer deployments last 24 hours"
 # Under these options Azure moves a base-model deployment to newer versions by itself.
 AUTO_UPGRADES = frozenset({"OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired"})
 
@@ -44,16 +47,19 @@ def _desired_model(p: Planning, d: DesiredDeployment) -> str | None:
         return d.base_model
     assert d.fine_tune is not None
     model = p.models.get(d.fine_tune)
-    if model is None or d.checkpoint_epoch is None:
+    job = p.jobs.get(d.fine_tune)
+    if d.checkpoint_epoch is None or job is None or (model is None and not job.is_paused):
         return model
-    return _checkpoint_model(p.jobs[d.fine_tune], d.checkpoint_epoch)
+    return _checkpoint_model(job, d.checkpoint_epoch)
 
 
 def _checkpoint_model(job: LiveJob, epoch: int) -> str | None:
-    """Azure keeps checkpoints of the last epochs, one per epoch, newest has the highest step."""
+    """Azure keeps checkpoints of the last epochs, one per epoch, newest has the highest step.
+    A paused job has trained as many epochs as it has checkpoints (while fewer than three)."""
     ordered = sorted(job.checkpoints, key=lambda c: c.step_number, reverse=True)
     epochs = job.hyperparameters.get("epochs")
-    back = (epochs if isinstance(epochs, int) else len(ordered)) - epoch
+    trained = epochs if isinstance(epochs, int) and not job.is_paused else len(ordered)
+    back = trained - epoch
     return ordered[back].model if 0 <= back < len(ordered) else None
 
 
@@ -88,6 +94,10 @@ def _deployment_change(p: Planning, d: DesiredDeployment) -> PutDeployment | Wai
         return Keep(address=d.address, reason=Reason(why=Why.FAILED, detail="no such checkpoint"))
     target = _target(p, d, model)
     live = p.account(d.account).deployment(d.deployment_name)
+    upstream = p.jobs.get(d.fine_tune or "")
+    if live is None and model is None and upstream is not None and upstream.is_paused:
+        detail = f"waits for fine-tune {d.fine_tune}, whose job {upstream.id} is paused"
+        return Keep(address=d.address, reason=Reason(why=Why.PAUSED, detail=detail))
     if live is None:
         return _create(p, d, target)
     if live.tags.get(TAG_PROJECT) != p.desired.project:
@@ -111,6 +121,14 @@ def _deployment_change(p: Planning, d: DesiredDeployment) -> PutDeployment | Wai
     return _update(p, d, live, target)
 
 
+def _developer_expired(p: Planning, job: LiveJob) -> bool:
+    """A Developer deployment of a model finished over 24 hours ago may have been removed by
+    Azure; of a younger model it is new."""
+    if p.live.read_at is None or job.finished_at is None:
+        return False
+    return p.live.read_at - job.finished_at >= DEVELOPER_LIFETIME_S
+
+
 def _maybe_expired(p: Planning, job: LiveJob) -> bool:
     """Azure's 15-day rule can only have removed a deployment of a model at least 15 days old:
     a younger one is missing because it is new (or a person deleted it), so it is created."""
@@ -127,7 +145,13 @@ def _depends(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> tup
 
 def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutDeployment | Keep:
     reason = Reason(why=Why.NEW)
-    if d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
+    if d.sku.name == DEVELOPER_SKU and d.fine_tune in p.jobs and target.model is not None:
+        if _developer_expired(p, p.jobs[d.fine_tune or ""]):
+            if d.on_missing == "warn":
+                detail = f"not recreated (onMissing: warn): {DEVELOPER_EXPIRY_NOTE}"
+                return Keep(address=d.address, reason=Reason(why=Why.MISSING, detail=detail))
+            reason = Reason(why=Why.EXPIRED, detail=DEVELOPER_EXPIRY_NOTE)
+    elif d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
         detail = f"not found in the account (new, or deleted outside ftops: {FIFTEEN_DAYS_NOTE})"
         reason = Reason(why=Why.MISSING, detail=detail)
         if d.on_missing == "warn" and _maybe_expired(p, p.jobs[d.fine_tune]):

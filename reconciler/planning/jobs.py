@@ -1,4 +1,5 @@
-"""Fine-tune jobs: found by the key in their suffix; train, wait, or report a failure.
+"""Fine-tune jobs: found by their key (in their metadata, else their suffix); train, wait, pause
+or resume as the spec says, or report a failure.
 
 A retrain's reason names what changed against the inputs Azure recorded on the previous job of
 the same fine-tune (its base model, files, method, hyperparameters and seed).
@@ -11,21 +12,43 @@ from reconciler.errors import error
 from reconciler.live import AccountLive, LiveJob
 from reconciler.planning.retrain import retrain_reason
 from reconciler.planning.state import Planning
-from reconciler.plans import Keep, Reason, TrainJob, Wait, Why
+from reconciler.plans import (
+    Change,
+    FieldDiff,
+    Keep,
+    PauseJob,
+    Reason,
+    ResumeJob,
+    TrainJob,
+    Wait,
+    Why,
+)
 
 
 def plan_fine_tune_jobs(p: Planning) -> None:
     for ft in p.desired.fine_tunes:  # upstream before downstream
-        job = p.account(ft.account).job_with_suffix(ft.suffix)
+        job = p.account(ft.account).job_for(ft.key, ft.suffix)
         if job:
             p.jobs[ft.name] = job
         p.models[ft.name] = job.fine_tuned_model if job and job.status == "succeeded" else None
         p.add(_job_change(p, ft, job))
 
 
-def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> TrainJob | Wait | Keep:
+def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> Change:
     if job is None or (job.is_terminal and job.status != "succeeded" and p.options.retry_failed):
         return _train(p, ft, job)
+    if job.is_paused:
+        return _paused(ft, job)
+    if ft.paused and job.status == "running":
+        return PauseJob(
+            address=ft.address,
+            reason=Reason(
+                why=Why.SPEC_CHANGED,
+                detail=f"paused: true: pause job {job.id} (Azure keeps its checkpoints)",
+                fields=(FieldDiff(path="paused", before=False, after=True),),
+            ),
+            job_id=job.id,
+        )
     if job.status == "succeeded":
         return Keep(
             address=ft.address,
@@ -53,6 +76,39 @@ def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> TrainJ
     )
     detail = f"job {job.id} {job.status}"
     return Keep(address=ft.address, reason=Reason(why=Why.FAILED, detail=detail), live_id=job.id)
+
+
+def _paused(ft: DesiredFineTune, job: LiveJob) -> Change:
+    """A paused job is resumed only when the spec says `paused: false`: resuming bills again."""
+    who = "a person" if job.paused_by == "person" else "Azure"
+    said = f": {job.pause_reason}" if job.pause_reason else ""
+    if ft.paused is False:
+        return ResumeJob(
+            address=ft.address,
+            reason=Reason(
+                why=Why.SPEC_CHANGED,
+                detail=f"paused: false: resume job {job.id} (paused by {who}{said})",
+                fields=(FieldDiff(path="paused", before=True, after=False),),
+            ),
+            job_id=job.id,
+        )
+    if ft.paused:
+        detail = f"job {job.id} is paused, as the spec says"
+        return Keep(address=ft.address, reason=Reason(why=Why.UP_TO_DATE, detail=detail))
+    detail = f"job {job.id} paused by {who}{said}. Choices: {paused_choices(ft, job)}"
+    return Keep(address=ft.address, reason=Reason(why=Why.PAUSED, detail=detail), live_id=job.id)
+
+
+def paused_choices(ft: DesiredFineTune, job: LiveJob) -> str:
+    """What a person can do about a job paused by Azure: resume it, or deploy a checkpoint."""
+    choices = ["set `paused: false` to resume it (training, and billing, go on)"]
+    if job.checkpoints:
+        epoch = len(job.checkpoints)
+        choices.append(
+            f"deploy its latest checkpoint: `model: {{fineTune: {ft.name}, "
+            f"checkpoint: {{epoch: {epoch}}}}}`"
+        )
+    return "; or ".join(choices)
 
 
 def _job_progress(job: LiveJob) -> str:
@@ -84,6 +140,9 @@ def _train(p: Planning, ft: DesiredFineTune, failed: LiveJob | None) -> TrainJob
         file_ids=_processed_file_ids(acct, ft),
         method=ft.method,
         seed=ft.seed,
+        training_type=ft.training_type,
+        key=ft.key,
+        project=p.desired.project,
     )
 
 

@@ -9,7 +9,15 @@ from reconciler.live import LiveJob
 from reconciler.planning.state import Planning
 from reconciler.plans import UNKNOWN, FieldDiff, Reason, Why
 
-HYPERPARAMETERS = ("epochs", "batchSize", "learningRateMultiplier", "beta")
+HYPERPARAMETERS = (
+    "epochs",
+    "batchSize",
+    "learningRateMultiplier",
+    "beta",
+    "evalInterval",
+    "evalSamples",
+    "computeMultiplier",
+)
 
 
 def retrain_reason(p: Planning, ft: DesiredFineTune, previous: LiveJob) -> Reason:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from reconciler.live import AccountLive, LiveJob
 from reconciler.plans import DeploymentTarget, TrainJob
-from reconciler.specs.models import Sku
+from reconciler.specs.models import Grader, Sku
 
 
 class CloudProvider(Protocol):
@@ -28,6 +28,12 @@ class CloudProvider(Protocol):
     def upload_file(self, account: str, filename: str, path: Path) -> str: ...
 
     def create_job(self, account: str, job: TrainJob) -> LiveJob: ...
+
+    def pause_job(self, account: str, job_id: str) -> None: ...
+
+    def resume_job(self, account: str, job_id: str) -> None: ...
+
+    def validate_grader(self, account: str, grader: Grader) -> str | None: ...
 
     def put_deployment(
         self, account: str, target: DeploymentTarget, *, capacity: int | None = None

@@ -7,13 +7,14 @@ must be https and credentials come from Entra (azure-identity) or an environment
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from azure.core.credentials import AccessToken
@@ -23,8 +24,9 @@ from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices import models as arm
 
 from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC
-from reconciler.errors import PermanentError
+from reconciler.errors import PermanentError, ProviderError, RetryableError
 from reconciler.live import (
+    TAG_KEY_METADATA,
     AccountLive,
     LiveCheckpoint,
     LiveDeployment,
@@ -35,9 +37,22 @@ from reconciler.live import (
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.providers.azure_errors import call as _call
 from reconciler.providers.azure_errors import call_with_conflict_retry as _call_with_conflict_retry
-from reconciler.specs.models import AccountSpec, ApiKeyAuth, Hyperparameters, Sku
+from reconciler.providers.azure_errors import openai_message
+from reconciler.specs.models import (
+    AccountSpec,
+    ApiKeyAuth,
+    Grader,
+    Method,
+    MultiGrader,
+    Sku,
+)
 
-DATA_PLANE_API_VERSION = "2025-04-01-preview"  # `method` (DPO) needs the preview
+DATA_PLANE_RETRIES = 5
+# Above this, a file goes through the Uploads API in parts: Azure's guidance for ~100 MB-5 GB
+# (a one-shot upload cannot be retried or resumed), in its 64 MB parts.
+UPLOADS_API_FROM_BYTES = 100 * 1024 * 1024
+UPLOAD_PART_BYTES = 64 * 1024 * 1024
+UPLOAD_PART_ATTEMPTS = 4
 ARM_URL = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -58,6 +73,20 @@ class _EmulatorBearer(SansIOHTTPPolicy):
         request.http_request.headers["Authorization"] = "Bearer emulator-token"
 
 
+def data_client(spec: AccountSpec, endpoint: str, auth: str | Callable[[], str]) -> openai.OpenAI:
+    """The `openai` client of one account: the v1 API (`{endpoint}/openai/v1/`, no api-version)
+    or the versioned one. A callable `auth` is an Entra token provider."""
+    if spec.data_plane_api == "v1":
+        # v1 takes an API key or an Entra token alike as the bearer.
+        return openai.OpenAI(
+            base_url=f"{endpoint}/openai/v1/", api_key=auth, max_retries=DATA_PLANE_RETRIES
+        )
+    common: dict[str, Any] = {"api_version": spec.data_plane_api, "max_retries": DATA_PLANE_RETRIES}
+    if callable(auth):
+        return openai.AzureOpenAI(azure_endpoint=endpoint, azure_ad_token_provider=auth, **common)
+    return openai.AzureOpenAI(azure_endpoint=endpoint, api_key=auth, **common)
+
+
 class AzureProvider:
     def __init__(
         self,
@@ -69,7 +98,7 @@ class AzureProvider:
         self.accounts = accounts
         self.emulator_url = emulator_url.rstrip("/") if emulator_url else None
         self.environ = environ if environ is not None else dict(os.environ)
-        self._data: dict[str, openai.AzureOpenAI] = {}
+        self._data: dict[str, openai.OpenAI] = {}
         self._arm: dict[tuple[str, str], CognitiveServicesManagementClient] = {}
 
     # --- clients ------------------------------------------------------------------------
@@ -82,20 +111,15 @@ class AzureProvider:
 
         return DefaultAzureCredential(additionally_allowed_tenants=["*"])
 
-    def data(self, account: str) -> openai.AzureOpenAI:
+    def data(self, account: str) -> openai.OpenAI:
         if account not in self._data:
             self._data[account] = self._make_data_client(self.accounts[account])
         return self._data[account]
 
-    def _make_data_client(self, spec: AccountSpec) -> openai.AzureOpenAI:
-        common: dict[str, Any] = {"api_version": DATA_PLANE_API_VERSION, "max_retries": 5}
+    def _make_data_client(self, spec: AccountSpec) -> openai.OpenAI:
         if self.emulator_url:
-            return openai.AzureOpenAI(
-                azure_endpoint=f"{self.emulator_url}/{spec.account_name}",
-                api_key="emulator",
-                **common,
-            )
-        endpoint = spec.resolved_endpoint
+            return data_client(spec, f"{self.emulator_url}/{spec.account_name}", "emulator")
+        endpoint = spec.resolved_endpoint.rstrip("/")
         if not endpoint.startswith("https://"):
             raise PermanentError(
                 f"account endpoint {endpoint} is not https",
@@ -110,10 +134,8 @@ class AzureProvider:
                     code="MISSING_API_KEY",
                     hint=f"export {spec.auth.api_key_env}, or use auth: entra",
                 )
-            return openai.AzureOpenAI(azure_endpoint=endpoint, api_key=key, **common)
-        return openai.AzureOpenAI(
-            azure_endpoint=endpoint, azure_ad_token_provider=self._token_provider(spec), **common
-        )
+            return data_client(spec, endpoint, key)
+        return data_client(spec, endpoint, self._token_provider(spec))
 
     def _token_provider(self, spec: AccountSpec) -> Callable[[], str]:
         def token() -> str:
@@ -191,10 +213,23 @@ class AzureProvider:
         checkpoints_for: frozenset[str],
         metrics_for: frozenset[str],
     ) -> LiveJob:
-        if job.suffix in checkpoints_for and job.status == "succeeded":
+        if job.is_paused or (job.suffix in checkpoints_for and job.status == "succeeded"):
             job = self.job_with_checkpoints(account, job)
         if job.status == "running" or (job.is_terminal and job.suffix in metrics_for):
             job = self._with_progress(account, job)
+        if job.is_paused:
+            job = self._with_pause_reason(account, job)
+        return job
+
+    def _with_pause_reason(self, account: str, job: LiveJob) -> LiveJob:
+        """Who paused the job, in the service's words: its newest "Job paused…" event."""
+        events = self.data(account).fine_tuning.jobs.list_events(job.id, limit=20)
+        for event in _call(lambda: list(events.data), f"list events of {job.id}"):
+            message = event.message or ""
+            if message.lower().startswith("job paused"):
+                return job.model_copy(
+                    update={"pause_reason": message, "paused_by": _who_paused(message)}
+                )
         return job
 
     def _with_progress(self, account: str, job: LiveJob) -> LiveJob:
@@ -240,6 +275,9 @@ class AzureProvider:
     # --- writes -------------------------------------------------------------------------
 
     def upload_file(self, account: str, filename: str, path: Path) -> str:
+        if path.stat().st_size > UPLOADS_API_FROM_BYTES:
+            return self._upload_in_parts(account, filename, path)
+
         def upload() -> str:
             with path.open("rb") as fh:
                 created = self.data(account).files.create(
@@ -249,6 +287,42 @@ class AzureProvider:
 
         return _call(upload, f"upload {filename} to {account}")
 
+    def _upload_in_parts(self, account: str, filename: str, path: Path) -> str:
+        """The Uploads API: create, add 64 MB parts (each retried on its own), complete with
+        the parts' md5. Same file name, so the file is found by its content as any other."""
+        client = self.data(account)
+        size = path.stat().st_size
+        upload = _call(
+            lambda: client.uploads.create(
+                bytes=size, filename=filename, mime_type="application/jsonl", purpose="fine-tune"
+            ),
+            f"start the upload of {filename} to {account}",
+        )
+        md5 = hashlib.md5(usedforsecurity=False)
+        part_ids: list[str] = []
+        with path.open("rb") as fh:
+            while chunk := fh.read(UPLOAD_PART_BYTES):
+                md5.update(chunk)
+                part_ids.append(self._upload_part(client, upload.id, chunk, len(part_ids) + 1))
+        done = _call(
+            lambda: client.uploads.complete(upload.id, part_ids=part_ids, md5=md5.hexdigest()),
+            f"complete the upload of {filename} to {account}",
+        )
+        assert done.file is not None, f"upload {upload.id} completed without a file"
+        return done.file.id
+
+    @staticmethod
+    def _upload_part(client: openai.OpenAI, upload_id: str, chunk: bytes, number: int) -> str:
+        what = f"upload part {number} of {upload_id}"
+        for attempt in range(1, UPLOAD_PART_ATTEMPTS + 1):
+            try:
+                return _call(lambda: client.uploads.parts.create(upload_id, data=chunk).id, what)
+            except RetryableError:
+                if attempt == UPLOAD_PART_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
+
     def create_job(self, account: str, job: TrainJob) -> LiveJob:
         request = job_request(job)
         created = _call(
@@ -256,6 +330,32 @@ class AzureProvider:
             f"create fine-tuning job in {account}",
         )
         return _job(created.model_dump())
+
+    def pause_job(self, account: str, job_id: str) -> None:
+        _call(
+            lambda: self.data(account).fine_tuning.jobs.pause(job_id),
+            f"pause job {job_id} in {account}",
+        )
+
+    def resume_job(self, account: str, job_id: str) -> None:
+        _call(
+            lambda: self.data(account).fine_tuning.jobs.resume(job_id),
+            f"resume job {job_id} in {account}",
+        )
+
+    def validate_grader(self, account: str, grader: Grader) -> str | None:
+        """The service's verdict on a grader: None when valid, else its message."""
+        client, body = self.data(account), grader_body(grader)
+        try:
+            _call(
+                lambda: client.fine_tuning.alpha.graders.validate(grader=body),  # type: ignore[arg-type]
+                f"validate a grader in {account}",
+            )
+        except ProviderError as exc:
+            if isinstance(exc.__cause__, openai.BadRequestError):
+                return openai_message(exc.__cause__)
+            raise
+        return None
 
     def put_deployment(
         self, account: str, target: DeploymentTarget, *, capacity: int | None = None
@@ -303,7 +403,7 @@ class AzureProvider:
         tags = {EMULATOR_TENANT_TAG: spec.tenant} if spec.tenant else None
         body = arm.Account(
             location=spec.region,
-            kind="OpenAI",
+            kind=spec.kind,
             sku=arm.Sku(name="S0"),
             tags=tags,
             properties=arm.AccountProperties(custom_sub_domain_name=name),
@@ -389,7 +489,13 @@ def _job(raw: dict[str, Any]) -> LiveJob:
         error=(error.get("message") if isinstance(error, dict) else None) or None,
         estimated_finish=raw.get("estimated_finish"),
         result_files=tuple(raw.get("result_files") or ()),
+        metadata={str(k): str(v) for k, v in (raw.get("metadata") or {}).items()},
+        training_type=_tier_of(raw.get("trainingType")),
     )
+
+
+def _who_paused(message: str) -> Literal["person", "azure"]:
+    return "person" if "by the user" in message.lower() else "azure"
 
 
 def _deployment(d: Any) -> LiveDeployment:
@@ -432,6 +538,10 @@ HYPERPARAMETER_NAMES = {
     "batchSize": "batch_size",
     "learningRateMultiplier": "learning_rate_multiplier",
     "beta": "beta",
+    "reasoningEffort": "reasoning_effort",
+    "evalInterval": "eval_interval",
+    "evalSamples": "eval_samples",
+    "computeMultiplier": "compute_multiplier",
 }
 
 
@@ -442,24 +552,60 @@ def job_request(job: TrainJob) -> dict[str, Any]:
         "model": job.base_model,
         "training_file": job.file_ids[job.training_file],
         "suffix": job.suffix,
-        "method": _method(job.method.type, job.method.hyperparameters),
+        "method": job_method(job.method),
+        "metadata": {TAG_PROJECT: job.project, TAG_KEY_METADATA: job.key},
     }
     if job.validation_file:
         request["validation_file"] = job.file_ids[job.validation_file]
     if job.seed is not None:
         request["seed"] = job.seed
+    if job.training_type:
+        request["extra_body"] = {"trainingType": TRAINING_TYPES[job.training_type]}
     return request
 
 
-def _method(kind: str, hyper: Hyperparameters) -> dict[str, Any]:
-    """'auto' (and unset) is left out: the service chooses."""
-    given = hyper.model_dump(by_alias=True)
+def job_method(method: Method) -> dict[str, Any]:
+    """The wire `method`; 'auto' (and unset) hyperparameters are left out: the service chooses."""
+    given = method.hyperparameters.model_dump(by_alias=True)
     wire = {
         HYPERPARAMETER_NAMES[name]: value
         for name, value in given.items()
         if value not in ("auto", None)
     }
-    return {"type": kind, kind: {"hyperparameters": wire}}
+    inner: dict[str, Any] = {"hyperparameters": wire}
+    if method.grader is not None:
+        inner["grader"] = grader_body(method.grader)
+    if method.response_format is not None:
+        inner["response_format"] = method.response_format
+    return {"type": method.type, method.type: inner}
+
+
+def grader_body(grader: Grader) -> dict[str, Any]:
+    """A grader as the API takes it: the specs' fields in snake_case, a python grader's file
+    already read into `source` by the workspace."""
+    body = grader.model_dump(exclude_none=True, exclude={"source_file"})
+    if isinstance(grader, MultiGrader):
+        body["graders"] = {name: grader_body(g) for name, g in grader.graders.items()}
+    return dict(body)
+
+
+# The spec's tier names → Azure's `trainingType` values, as Microsoft Learn's fine-tuning page
+# spells them (the service compares them case-insensitively; no REST spec describes the field).
+# DataZone is documented as a tier but not as a value: "DataZoneStandard" follows GlobalStandard.
+TRAINING_TYPES = {
+    "Standard": "Standard",
+    "DataZone": "DataZoneStandard",
+    "Global": "GlobalStandard",
+    "Developer": "developerTier",
+}
+
+
+def _tier_of(wire: Any) -> str | None:
+    if not isinstance(wire, str):
+        return None
+    named = {v.lower(): k for k, v in TRAINING_TYPES.items()}
+    aliases = {"globalstandard": "Global", "developer": "Developer", "datazone": "DataZone"}
+    return (named | aliases).get(wire.lower(), wire)
 
 
 def deployment_tags(target: DeploymentTarget) -> dict[str, str]:

@@ -37,7 +37,7 @@ def call(fn: Callable[[], T], what: str) -> T:
     try:
         return fn()
     except openai.APIStatusError as exc:
-        raise status_error(what, exc.status_code, _openai_message(exc)) from exc
+        raise status_error(what, exc.status_code, openai_message(exc)) from exc
     except openai.APIConnectionError as exc:
         raise _connection_error(what, exc, exc.__cause__) from exc
     except ClientAuthenticationError as exc:
@@ -83,7 +83,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else type(exc).__name__
 
 
-def _openai_message(exc: openai.APIStatusError) -> str:
+def openai_message(exc: openai.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     inner = body.get("error", body) if isinstance(body, dict) else {}
     code = inner.get("code") if isinstance(inner, dict) else None

@@ -32,6 +32,7 @@ def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
         body = [f"ftops will perform the following actions (project {plan.project}):", ""]
         for change in shown:
             body.extend(_change_lines(plan, change))
+    body.extend(_grader_lines(plan))
     body.extend(_estimate_lines(plan))
     body.append("")
     body.append(_summary_line(plan))
@@ -39,7 +40,7 @@ def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
 
 
 def _worth_showing(plan: Plan, change: Change) -> bool:
-    return change.action is not Action.NOOP or change in plan.absent
+    return change.action is not Action.NOOP or change in plan.absent or change in plan.held
 
 
 def _change_lines(plan: Plan, change: Change) -> list[str]:
@@ -69,11 +70,23 @@ def _attributes(change: Change) -> list[tuple[str, str]]:
         rows = [("baseModel", change.base_model or UNKNOWN), ("trainingFile", change.training_file)]
         if change.validation_file:
             rows.append(("validationFile", change.validation_file))
+        if change.training_type:
+            rows.append(("trainingType", change.training_type))
+        if change.method.type != "supervised":
+            rows.append(("method", change.method.type))
         return [*rows, ("suffix", change.suffix), ("fineTunedModel", UNKNOWN)]
     if isinstance(change, PutDeployment) and change.action is Action.CREATE:
         sku = change.target.sku
         return [("model", change.target.model or UNKNOWN), ("sku", f"{sku.name} × {sku.capacity}")]
     return []
+
+
+def _grader_lines(plan: Plan) -> list[str]:
+    lines = []
+    for g in plan.grader_checks:
+        verdict = "valid" if g.valid else f"INVALID: {g.message}"
+        lines.append(f"  grader check {g.fine_tune}: {g.grader}: {verdict} (the service's check)")
+    return ["", *lines] if lines else []
 
 
 def _estimate_lines(plan: Plan) -> list[str]:
@@ -116,7 +129,19 @@ def _training_line(t: TrainingEstimate) -> str:
         epochs += " (heuristic; Azure chooses)"
     total = f" = {t.trained_tokens:,} tokens" if t.trained_tokens is not None else ""
     cost = f" ≈ ${t.cost_usd:,.2f}" if t.cost_usd is not None else ", cost unknown"
-    return f"  train {t.fine_tune} on {t.base_model}: {examples}, {tokens} × {epochs}{total}{cost}"
+    verb = "resume" if t.resume else "train"
+    tier = f" ({t.tier} tier)" if t.tier else ""
+    head = f"  {verb} {t.fine_tune} on {t.base_model}{tier}: {examples}, {tokens} × {epochs}{total}"
+    if t.usd_per_hour is None:
+        return head + (cost.replace("≈", "≈ at most") if t.resume else cost)
+    hours = f"{t.hours:,.1f} h" if t.hours is not None else "hours unknown"
+    cap = (
+        f"; Azure pauses the job at ${t.cost_cap_usd:,.0f} (deploy a checkpoint or resume)"
+        if t.cost_cap_usd
+        else ""
+    )
+    upper = " at most" if t.resume else ""
+    return f"{head} → {hours} × ${t.usd_per_hour:,.2f}/h ≈{upper} ${t.cost_usd or 0:,.2f}{cap}"
 
 
 def _summary_line(plan: Plan) -> str:
@@ -125,7 +150,10 @@ def _summary_line(plan: Plan) -> str:
         f"Plan: {c['upload']} to upload, {c['train']} to train, {c['create']} to create, "
         f"{c['update']} to update, {c['replace']} to replace, {c['delete']} to delete; "
         f"{c['wait']} waiting"
-        + (f"; {len(plan.absent)} missing and left so (onMissing: warn)." if plan.absent else ".")
+        + "".join(f"; {c[a]} to {a}" for a in ("pause", "resume") if c[a])
+        + (f"; {len(plan.absent)} missing and left so (onMissing: warn)" if plan.absent else "")
+        + (f"; {len(plan.held)} held by a paused job" if plan.held else "")
+        + "."
     )
 
 
@@ -150,7 +178,7 @@ def plan_markdown(plan: Plan) -> str:
                 f"| `{c.action.symbol}` | `{c.address}` | {c.action.value} | "
                 f"{reason_text(c.reason, plan.estimates).replace('|', '/')} |"
             )
-    details = "\n".join(_estimate_lines(plan)).strip()
+    details = "\n".join([*_grader_lines(plan), *_estimate_lines(plan)]).strip()
     est = (
         f"\n\n<details><summary>Estimates</summary>\n\n```\n{details}\n```\n</details>"
         if details

@@ -25,6 +25,8 @@ _LABELS = {
     Why.FAILED: "failed",
     Why.NOT_OWNED: "not owned by this project",
     Why.PRUNE: "prune",
+    Why.PAUSED: "paused",
+    Why.EXPIRED: "expired",
 }
 _GROUPS = (Why.SPEC_CHANGED, Why.UPSTREAM_CHANGED, Why.DRIFTED)
 
@@ -40,7 +42,7 @@ def reason_text(reason: Reason, estimates: Estimates | None = None) -> str:
         fields = [f for f in reason.fields if f.why is why]
         if fields:
             parts.append(_group(why, fields, estimates))
-    return "; ".join(parts)
+    return "; ".join(parts) + (f" ({reason.detail})" if reason.detail else "")
 
 
 def _group(why: Why, fields: list[FieldDiff], estimates: Estimates | None) -> str:

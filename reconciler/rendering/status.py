@@ -31,7 +31,7 @@ def status_rows(
     rows: list[Row] = []
     for ft in desired.fine_tunes:
         acct = _account(live, ft.account)
-        job = acct.job_with_suffix(ft.suffix)
+        job = acct.job_for(ft.key, ft.suffix)
         rows.append(_job_row(ft.account, str(ft.address), job, syncs.get(str(ft.address), "")))
         if show_all:
             rows += [
@@ -65,6 +65,8 @@ def status_rows(
 
 
 def _sync(plan: Plan, change: Any) -> str:
+    if change in plan.held:
+        return "held: paused"
     if change.action is Action.NOOP and change not in plan.absent:
         return "in sync"
     if isinstance(change, Wait):
@@ -82,7 +84,13 @@ def _job_row(account: str, resource: str, job: LiveJob | None, sync: str) -> Row
     detail = job.fine_tuned_model or ""
     if job.status in ("failed", "cancelled"):
         detail = job.error or "no reason given"
-    return Row(account, resource, job.status, _progress(job), detail, sync)
+    state = job.status
+    if job.is_paused:
+        state = f"paused by {'a person' if job.paused_by == 'person' else 'Azure'}"
+        detail = job.pause_reason or "no reason given"
+    if job.training_type:
+        detail = f"{detail} · {job.training_type} tier".lstrip(" ·")
+    return Row(account, resource, state, _progress(job), detail, sync)
 
 
 def _progress(job: LiveJob) -> str:
@@ -103,7 +111,7 @@ def _progress(job: LiveJob) -> str:
 
 
 def _eta(job: LiveJob) -> str:
-    if job.is_terminal:
+    if job.is_terminal or job.is_paused:
         return ""
     if job.estimated_finish:
         return _duration(max(0.0, job.estimated_finish - time.time()))

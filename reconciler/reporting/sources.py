@@ -14,7 +14,7 @@ from reconciler.reporting.summary import RunFacts
 
 def azure_run(provider: Any, ft: DesiredFineTune) -> tuple[str, RunFacts]:
     acct = provider.read_account(ft.account, checkpoints_for=frozenset(), metrics_for=frozenset())
-    job = acct.job_with_suffix(ft.suffix)
+    job = acct.job_for(ft.key, ft.suffix)
     if job is None:
         raise FtopsError(
             f"fine-tune {ft.name!r} has no job for the current specs in account {ft.account!r}",

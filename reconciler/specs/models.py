@@ -6,7 +6,7 @@ YAML uses camelCase; Python uses snake_case through an alias generator, so
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -139,6 +139,15 @@ class AccountSpec(SpecModel):
     """Data-plane authentication: `entra` (DefaultAzureCredential, for the account's tenant) or
     `{apiKeyEnv: VAR}`. ARM calls always use Entra.
     """
+    kind: Literal["OpenAI", "AIServices"] = "OpenAI"
+    """The account's ARM kind: `OpenAI` (an Azure OpenAI resource) or `AIServices` (a Microsoft
+    Foundry resource). Open models (Llama, Ministral, Qwen, gpt-oss) fine-tune only on
+    `AIServices` accounts.
+    """
+    data_plane_api: Literal["v1", "2025-04-01-preview"] = "v1"
+    """Which data-plane API ftops calls: `v1` (`/openai/v1/...`, no api-version; current) or the
+    versioned `2025-04-01-preview` (`/openai/...?api-version=`).
+    """
 
     @property
     def resolved_endpoint(self) -> str:
@@ -161,9 +170,11 @@ class DatasetSpec(SpecModel):
     uploads those bytes, so the URL (and its SAS signature) never reaches a plan, a receipt or
     a log. Plain http only for loopback. Give exactly one of path and url.
     """
-    format: Literal["auto", "chat", "dpo", "completion"] = "auto"
+    format: Literal["auto", "chat", "dpo", "completion", "rft"] = "auto"
     """The examples' format: chat (messages), dpo (input + preferred_output +
-    non_preferred_output) or completion (prompt + completion); auto detects it.
+    non_preferred_output), completion (prompt + completion) or rft (messages ending with the
+    user's turn, plus the fields a grader reads); auto detects it (rft when a reinforcement
+    FineTune trains on it).
     """
 
     @model_validator(mode="after")
@@ -194,15 +205,157 @@ class Hyperparameters(SpecModel):
     """Multiplier of the base learning rate."""
     beta: Annotated[float | Auto | None, Identity()] = None
     """DPO only: how far the model may move from the reference model."""
+    reasoning_effort: Annotated[Literal["default", "low", "medium", "high"] | None, Identity()] = (
+        None
+    )
+    """Reinforcement only: the reasoning effort the model uses while training."""
+    eval_interval: Annotated[int | Auto | None, Identity(), Field(ge=1)] = None
+    """Reinforcement only: training steps between evaluations."""
+    eval_samples: Annotated[int | Auto | None, Identity(), Field(ge=1)] = None
+    """Reinforcement only: samples generated per evaluation example."""
+    compute_multiplier: Annotated[float | Auto | None, Identity(), Field(gt=0)] = None
+    """Reinforcement only: multiplier of the compute used to explore the search space (and of
+    the hours billed).
+    """
+
+
+# --- graders (reinforcement fine-tuning) ----------------------------------------------------
+
+
+class StringCheckGrader(SpecModel):
+    """Compares the model's output with a reference string: 1 when the check holds, else 0."""
+
+    type: Literal["string_check"]
+    """string_check."""
+    name: str
+    """The grader's name (a multi grader refers to it in calculateOutput)."""
+    input: str
+    """The text checked, a template such as `{{sample.output_text}}`."""
+    reference: str
+    """The text to compare with, e.g. `{{item.answer}}` (a field of the training example)."""
+    operation: Literal["eq", "ne", "like", "ilike"]
+    """eq, ne, like (contains) or ilike (contains, case-insensitive)."""
+
+
+class TextSimilarityGrader(SpecModel):
+    """Scores how similar the output is to a reference (0 to 1)."""
+
+    type: Literal["text_similarity"]
+    """text_similarity."""
+    name: str
+    """The grader's name."""
+    input: str
+    """The text scored, e.g. `{{sample.output_text}}`."""
+    reference: str
+    """The reference text, e.g. `{{item.answer}}`."""
+    evaluation_metric: Literal[
+        "fuzzy_match",
+        "bleu",
+        "gleu",
+        "meteor",
+        "cosine",
+        "rouge_1",
+        "rouge_2",
+        "rouge_3",
+        "rouge_4",
+        "rouge_5",
+        "rouge_l",
+    ]
+    """The similarity metric."""
+
+
+class GraderMessage(SpecModel):
+    """One message of a score_model grader's prompt."""
+
+    role: Literal["system", "developer", "user", "assistant"] = "user"
+    """Who says it."""
+    content: str
+    """What is said; may use templates such as `{{sample.output_text}}` and `{{item.x}}`."""
+
+
+class ScoreModelGrader(SpecModel):
+    """A model reads the output and returns a score."""
+
+    type: Literal["score_model"]
+    """score_model."""
+    name: str
+    """The grader's name."""
+    model: str
+    """The grading model, e.g. o3-mini."""
+    input: Annotated[list[GraderMessage], Field(min_length=1)]
+    """The grading prompt."""
+    range: tuple[float, float] | None = None
+    """The lowest and highest score, e.g. [0, 1]."""
+    sampling_params: dict[str, float | int | str] | None = None
+    """Sampling parameters of the grading model (temperature, top_p, seed, …)."""
+
+
+class PythonGrader(SpecModel):
+    """Python code that scores the output: `def grade(sample, item) -> float`. Azure runs it
+    without network, with 2 GB of memory and a 2 minute limit."""
+
+    type: Literal["python"]
+    """python."""
+    name: str
+    """The grader's name."""
+    source: str | None = None
+    """The code, inline. Give exactly one of source and sourceFile."""
+    source_file: str | None = None
+    """A .py file with the code, relative to the spec file's directory (inside the repository);
+    its text is what is sent and what enters the job key.
+    """
+    image_tag: str | None = None
+    """The grader image Azure runs the code in (Azure's default when unset)."""
+
+    @model_validator(mode="after")
+    def _source_xor_file(self) -> PythonGrader:
+        if (self.source is None) == (self.source_file is None):
+            raise ValueError("give exactly one of 'source' (inline code) or 'sourceFile'")
+        return self
+
+
+class MultiGrader(SpecModel):
+    """Several graders combined by a formula."""
+
+    type: Literal["multi"]
+    """multi."""
+    name: str
+    """The grader's name."""
+    graders: Annotated[dict[str, Grader], Field(min_length=1)]
+    """The graders, by the names calculateOutput uses."""
+    calculate_output: str
+    """A formula over the graders' names, e.g. `0.5 * exact + 0.5 * similar`."""
+
+
+Grader = Annotated[
+    StringCheckGrader | TextSimilarityGrader | ScoreModelGrader | PythonGrader | MultiGrader,
+    Field(discriminator="type"),
+]
 
 
 class Method(SpecModel):
     """The training method and its hyperparameters."""
 
-    type: Literal["supervised", "dpo"] = "supervised"
-    """supervised (SFT on chat data) or dpo (direct preference optimization)."""
+    type: Literal["supervised", "dpo", "reinforcement"] = "supervised"
+    """supervised (SFT on chat data), dpo (direct preference optimization) or reinforcement
+    (RFT: a grader scores the model's answers; o4-mini).
+    """
     hyperparameters: Hyperparameters = Hyperparameters()
     """Hyperparameters; each may be 'auto' (Azure chooses)."""
+    grader: Grader | None = None
+    """Reinforcement only: how answers are scored. Checked by Azure's grader validation before
+    any job is created.
+    """
+    response_format: dict[str, Any] | None = None
+    """Reinforcement only: the structured output the model must produce, as the API's
+    response_format object (`{type: json_schema, json_schema: {name, schema, strict}}`).
+    """
+
+    @model_validator(mode="after")
+    def _grader_for_reinforcement(self) -> Method:
+        if (self.type == "reinforcement") != (self.grader is not None):
+            raise ValueError("a grader is required for type reinforcement, and only for it")
+        return self
 
 
 class FineTuneSpec(SpecModel):
@@ -232,6 +385,19 @@ class FineTuneSpec(SpecModel):
     ] = None
     """A label for the job's suffix (default: metadata.name); ftops appends '-{key[:8]}'. At most
     31 characters of [a-zA-Z0-9_-].
+    """
+    training_type: Annotated[
+        Literal["Standard", "DataZone", "Global", "Developer"] | None,
+        Placement("where and at what price the job trains, not what it learns"),
+    ] = None
+    """The training tier: Standard (data stays in the region), DataZone (in the data zone),
+    Global (any region; 10-30 % cheaper) or Developer (50 % below Global, preemptible: Azure
+    pauses the job when it reclaims capacity). Unset: Azure's default (Standard). The tier is
+    placement: a change applies to the next job and never retrains a finished one.
+    """
+    paused: Annotated[bool | None, Behaviour()] = None
+    """`true`: apply pauses the job while it trains; `false`: apply resumes it when it is paused
+    (by a person or by Azure). Unset: a paused job is left paused and shown with who paused it.
     """
 
 
@@ -489,5 +655,7 @@ SPEC_CLASSES: dict[str, type[SpecModel]] = {
     "Deployment": DeploymentSpec,
     "LocalRun": LocalRunSpec,
 }
+
+MultiGrader.model_rebuild()
 
 Kind = Literal["Project", "Account", "Dataset", "FineTune", "Deployment", "LocalRun"]

@@ -167,7 +167,8 @@ def _rows(
 def _refs(prop: dict[str, Any]) -> list[str]:
     """The models a property holds: directly, in a union, or as the items of a list."""
     found = [prop["$ref"].rsplit("/", 1)[-1]] if "$ref" in prop else []
-    variants = [*prop.get("anyOf", ())] + ([prop["items"]] if "items" in prop else [])
+    variants = [*prop.get("anyOf", ()), *prop.get("oneOf", ())]
+    variants += [prop["items"]] if "items" in prop else []
     for variant in variants:
         found += _refs(variant)
     return found
@@ -190,8 +191,13 @@ def _identity(kind: str, dotted: str) -> str:
 
 
 def _type_text(prop: dict[str, Any], defs: dict[str, Any]) -> str:
-    if "anyOf" in prop:
-        variants = [v for v in prop["anyOf"] if v.get("type") != "null"]
+    if "oneOf" in prop and "discriminator" in prop:
+        tag = prop["discriminator"]["propertyName"]
+        return "one of " + " \\| ".join(
+            f"`{{{tag}: {t}}}`" for t in prop["discriminator"]["mapping"]
+        )
+    if "anyOf" in prop or "oneOf" in prop:
+        variants = [v for v in prop.get("anyOf", prop.get("oneOf", ())) if v.get("type") != "null"]
         return " \\| ".join(_type_text(v, defs) for v in variants)
     if "$ref" in prop:
         return "`{" + ", ".join(defs[prop["$ref"].rsplit("/", 1)[-1]]["properties"]) + "}`"

@@ -9,7 +9,7 @@ from pathlib import Path
 from reconciler.live import AccountLive, LiveDeployment, LiveFile, LiveJob
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.providers.azure import deployment_tags
-from reconciler.specs.models import Sku
+from reconciler.specs.models import Grader, Sku
 
 
 @dataclass
@@ -56,6 +56,25 @@ class FakeCloud:
         )
         self._set(account, jobs=(*acct.jobs, created))
         return created
+
+    def _set_status(self, account: str, job_id: str, status: str) -> None:
+        acct = self._acct(account)
+        jobs = tuple(
+            j.model_copy(update={"status": status}) if j.id == job_id else j for j in acct.jobs
+        )
+        self._set(account, jobs=jobs)
+
+    def pause_job(self, account: str, job_id: str) -> None:
+        self.writes.append(f"pause {job_id}")
+        self._set_status(account, job_id, "paused")
+
+    def resume_job(self, account: str, job_id: str) -> None:
+        self.writes.append(f"resume {job_id}")
+        self._set_status(account, job_id, "running")
+
+    def validate_grader(self, account: str, grader: Grader) -> str | None:
+        self.writes.append(f"validate {grader.name}")  # a read, for the tests to see the call
+        return None if "bad" not in grader.name else f"grader {grader.name!r} is bad"
 
     def put_deployment(
         self, account: str, target: DeploymentTarget, *, capacity: int | None = None

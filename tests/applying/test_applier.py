@@ -3,6 +3,8 @@ until converged; a provider that does not keep a change is a `ConvergenceError`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reconciler.applying import Applier, ApplyOptions
@@ -61,3 +63,42 @@ def test_the_converged_fake_cloud_plans_nothing() -> None:
     applier("quickstart", cloud, wait=True).run()
     d = desired_of(EXAMPLES / "quickstart")
     assert plan(d, LiveState(accounts=cloud.accounts)).is_converged
+
+
+def test_a_job_paused_by_azure_ends_apply_with_in_progress_not_a_wait_forever() -> None:
+    from tests.planning.test_foundry import _paused_rft
+
+    desired = desired_of(EXAMPLES / "rft")
+    cloud = FakeCloud()
+    cloud._set("east", jobs=(_paused_rft(desired, "azure"),))
+    result = applier("rft", cloud, wait=True).run()
+    assert result.exit_code == ExitCode.IN_PROGRESS
+    assert [str(c.address) for c in result.final.held] == [
+        "finetune/east/maths-rft",
+        "deployment/east/maths-rft",
+    ]
+    assert not [w for w in cloud.writes if w.startswith(("resume", "put", "train"))]
+
+
+def test_an_invalid_grader_fails_the_plan_before_any_write(tmp_path: Path) -> None:
+    from reconciler.errors import SpecError
+    from tests.planning.test_foundry import _with
+
+    desired = _with(tmp_path, "rft", "name: last-number", "name: bad-grader")
+    cloud = FakeCloud()
+    app = Applier(desired=desired, cloud=cloud, progress=Quiet(), sleep=lambda _: None)
+    review = app.review()
+    (check,) = review.plan.grader_checks
+    assert (check.valid, check.message) == (False, "grader 'bad-grader' is bad")
+    with pytest.raises(SpecError) as caught:
+        app.run()
+    assert caught.value.code == "GRADER_INVALID"
+    assert [w for w in cloud.writes if not w.startswith("validate")] == []
+
+
+def test_a_valid_grader_is_checked_and_the_job_trains() -> None:
+    cloud = FakeCloud()
+    result = applier("rft", cloud, wait=True).run()
+    assert result.exit_code == ExitCode.OK
+    assert "validate last-number" in cloud.writes
+    assert any(w.startswith("train maths-rft") for w in cloud.writes)

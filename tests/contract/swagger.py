@@ -4,11 +4,14 @@ The vendored swagger files live in ``tests/contracts/`` (see its SOURCES.md). Th
 
 * loads a swagger file and resolves ``$ref`` s, local (``#/definitions/X``) and relative-file
   (``../../common-types/...json#/definitions/X``), into one self-contained JSON Schema;
+* reads an OpenAPI 3.0 document (the v1 API's spec) through a small adapter, `from_openapi3`,
+  that rewrites it into the swagger 2.0 structure the rest of this module reads (see there);
 * translates swagger/AutoRest semantics into Draft 7:
   - ``x-nullable: true`` allows ``null`` (and nothing else does: a ``null`` where the swagger
     has a plain ``type: string`` is drift — Azure omits unset properties);
   - ``readOnly`` properties are never required in *request* bodies;
-  - ``allOf`` is kept; ``additionalProperties`` defaults to "anything" as in swagger;
+  - ``allOf``, ``anyOf`` and ``oneOf`` are kept; ``additionalProperties`` defaults to "anything"
+    as in swagger;
   - ``discriminator`` is lenient: a value naming a known subtype (``x-ms-discriminator-value``
     or the definition's name) is validated against that subtype, any other value against the
     base only;
@@ -16,15 +19,17 @@ The vendored swagger files live in ``tests/contracts/`` (see its SOURCES.md). Th
   - ``type: file`` (binary) accepts anything; ``format`` is checked where it means something
     for JSON (``date-time``, ``int32``, ``int64``, ``unixtime``, ``uuid``, ``arm-id``), and
     otherwise ignored;
-* picks the swagger file from the request's plane and ``api-version``.
+* picks the swagger file from the request's plane and ``api-version`` (the v1 paths,
+  ``/{account}/openai/v1/...``, take none: they are api-version "v1").
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,10 +43,16 @@ CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 _DATA_PLANE_DIR = "cognitiveservices/data-plane/AzureOpenAI/authoring"
 _ARM_DIR = "cognitiveservices/resource-manager/Microsoft.CognitiveServices"
 
+#: The v1 API (``{endpoint}/openai/v1/...``, no api-version): OpenAPI 3.0, read by from_openapi3.
+V1 = "v1"
+V1_SPEC = "ai/data-plane/OpenAI.v1/azure-v1-v1-generated.json"
+_V1_PATH = re.compile(r"^/[^/]+/openai/v1(/|$)", re.IGNORECASE)
+
 #: api-version → swagger file (relative to CONTRACTS_DIR), per plane.
 DATA_PLANE_SWAGGERS = {
     "2024-10-21": f"{_DATA_PLANE_DIR}/stable/2024-10-21/azureopenai.json",
     "2025-04-01-preview": f"{_DATA_PLANE_DIR}/preview/2025-04-01-preview/azureopenai.json",
+    V1: V1_SPEC,
 }
 ARM_SWAGGERS = {
     "2025-09-01": f"{_ARM_DIR}/stable/2025-09-01/cognitiveservices.json",
@@ -75,6 +86,21 @@ def load_json(path: Path) -> Any:
         return json.load(fh)
 
 
+@cache
+def load_document(path: Path) -> Any:
+    """A contract as this module reads it: swagger 2.0 as is, OpenAPI 3.0 through from_openapi3."""
+    doc = load_json(path)
+    if isinstance(doc, dict) and "openapi" in doc:
+        if not str(doc["openapi"]).startswith("3.0"):
+            raise ContractError(f"{path}: OpenAPI {doc['openapi']} is not read (3.0 only)")
+        return from_openapi3(doc)
+    return doc
+
+
+#: Documents that replace a file's own (a widened copy, see SwaggerDoc's ``widenings``).
+Documents = Mapping[Path, Any]
+
+
 def _pointer_get(doc: Any, pointer: str) -> Any:
     node = doc
     if pointer in ("", "/"):
@@ -85,7 +111,15 @@ def _pointer_get(doc: Any, pointer: str) -> Any:
     return node
 
 
-def resolve_ref(ref: str, base_file: Path) -> tuple[Path, str, Any]:
+def _document(path: Path, documents: Documents | None) -> Any:
+    if documents and path in documents:
+        return documents[path]
+    return load_document(path)
+
+
+def resolve_ref(
+    ref: str, base_file: Path, documents: Documents | None = None
+) -> tuple[Path, str, Any]:
     """Resolve ``ref`` relative to ``base_file``; return (file, pointer, target node)."""
     file_part, _, pointer = ref.partition("#")
     target_file = (base_file.parent / file_part).resolve() if file_part else base_file
@@ -94,10 +128,175 @@ def resolve_ref(ref: str, base_file: Path) -> tuple[Path, str, Any]:
             f"$ref {ref!r} (from {base_file}) points at a missing file {target_file}"
         )
     try:
-        node = _pointer_get(load_json(target_file), pointer)
+        node = _pointer_get(_document(target_file, documents), pointer)
     except (KeyError, IndexError, ValueError) as exc:
         raise ContractError(f"$ref {ref!r} (from {base_file}) does not resolve") from exc
     return target_file, pointer, node
+
+
+# --------------------------------------------------------------------------------------------------
+# OpenAPI 3.0 → the swagger 2.0 structure
+
+_SCHEMAS_REF = "#/components/schemas/"
+_PARAMETERS_REF = "#/components/parameters/"
+# Keywords whose value is a literal (never a schema, never rewritten).
+_LITERAL_KEYWORDS = frozenset({"enum", "default", "example", "examples", "required", "const"})
+
+
+def from_openapi3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an OpenAPI 3.0 document into the swagger 2.0 structure this module reads:
+
+    * ``components/schemas`` → ``definitions`` (``components/parameters`` → ``parameters``), and
+      every ``$ref`` to them rewritten (``#/components/schemas/X`` → ``#/definitions/X``);
+    * ``nullable: true`` → ``x-nullable: true`` (the same meaning: null is allowed, and nothing
+      else allows it);
+    * ``discriminator: {propertyName, mapping}`` → ``discriminator: propertyName``, each mapping
+      target getting ``x-ms-discriminator-value`` (its subtypes list the base in ``allOf``, as in
+      swagger 2.0; without a mapping, the value is the definition's name in both);
+    * a response's ``content``: the JSON media type's schema → ``schema``; content of another
+      media type only (octet-stream...) → ``schema: {type: file}``; none → no schema;
+    * ``requestBody`` → a ``body`` parameter (JSON), or ``formData`` parameters (multipart);
+    * ``type: string, format: binary`` → ``type: file``.
+
+    ``anyOf`` / ``oneOf`` are kept as they are (the compiler reads them); everything else
+    (``x-ms-examples``, descriptions, headers) is carried over untouched.
+    """
+    components = doc.get("components") or {}
+    schemas = components.get("schemas") or {}
+    values: dict[str, str] = {}
+    for base in schemas.values():
+        discriminator = base.get("discriminator") if isinstance(base, dict) else None
+        if isinstance(discriminator, dict):
+            for value, ref in (discriminator.get("mapping") or {}).items():
+                values[str(ref).removeprefix(_SCHEMAS_REF)] = value
+    definitions = {}
+    for name, node in schemas.items():
+        definitions[name] = _schema3(node)
+        if name in values and isinstance(definitions[name], dict):
+            definitions[name]["x-ms-discriminator-value"] = values[name]
+    out = {k: v for k, v in doc.items() if k not in ("openapi", "components", "paths")}
+    out |= {
+        "swagger": "2.0",
+        "x-openapi": doc["openapi"],
+        "paths": {path: _path_item3(item, schemas) for path, item in doc.get("paths", {}).items()},
+        "definitions": definitions,
+        "parameters": {
+            name: _parameter3(param) for name, param in (components.get("parameters") or {}).items()
+        },
+    }
+    return out
+
+
+def _schema3(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_schema3(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            out[key] = _ref3(value)
+        elif key == "nullable":
+            if value is True:
+                out["x-nullable"] = True
+        elif key == "discriminator" and isinstance(value, dict):
+            out[key] = value["propertyName"]
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _schema3(prop) for name, prop in value.items()}
+        elif key in _LITERAL_KEYWORDS:
+            out[key] = value
+        else:
+            out[key] = _schema3(value)
+    if out.get("type") == "string" and out.get("format") == "binary":
+        out["type"] = "file"
+        del out["format"]
+    return out
+
+
+def _ref3(ref: str) -> str:
+    if ref.startswith(_SCHEMAS_REF):
+        return "#/definitions/" + ref.removeprefix(_SCHEMAS_REF)
+    if ref.startswith(_PARAMETERS_REF):
+        return "#/parameters/" + ref.removeprefix(_PARAMETERS_REF)
+    return ref
+
+
+def _path_item3(item: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if key in HTTP_METHODS and isinstance(value, dict):
+            out[key] = _operation3(value, schemas)
+        elif key == "parameters":
+            out[key] = [_parameter3(p) for p in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _operation3(op: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in op.items() if k not in ("parameters", "requestBody", "responses")}
+    out["parameters"] = [_parameter3(p) for p in op.get("parameters", [])]
+    if "requestBody" in op:
+        out["parameters"] += _request_body3(op["requestBody"], schemas)
+    out["responses"] = {code: _response3(r) for code, r in op.get("responses", {}).items()}
+    return out
+
+
+def _parameter3(param: dict[str, Any]) -> dict[str, Any]:
+    """A path/query/header parameter; its ``schema`` stays nested (only ``in``/``name`` and a body
+    parameter's schema are read here)."""
+    if "$ref" in param:
+        return {"$ref": _ref3(param["$ref"])}
+    out = dict(param)
+    if "schema" in out:
+        out["schema"] = _schema3(out["schema"])
+    return out
+
+
+def _json_media(content: dict[str, Any]) -> dict[str, Any] | None:
+    for media_type, media in content.items():
+        base = media_type.split(";")[0].strip().lower()
+        if base == "application/json" or base.endswith("+json"):
+            return media if isinstance(media, dict) else {}
+    return None
+
+
+def _request_body3(body: dict[str, Any], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    if "$ref" in body:
+        raise ContractError(f"requestBody $ref {body['$ref']!r} is not read")
+    content = body.get("content") or {}
+    json_media = _json_media(content)
+    if json_media is not None:
+        return [
+            {
+                "name": "body",
+                "in": "body",
+                "required": bool(body.get("required", False)),
+                "schema": _schema3(json_media.get("schema", {})),
+            }
+        ]
+    form = content.get("multipart/form-data") or content.get("application/x-www-form-urlencoded")
+    if form is None:
+        return []
+    schema = form.get("schema") or {}
+    if "$ref" in schema:
+        schema = schemas.get(str(schema["$ref"]).removeprefix(_SCHEMAS_REF), {})
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "formData", "required": name in required, "schema": _schema3(prop)}
+        for name, prop in (schema.get("properties") or {}).items()
+    ]
+
+
+def _response3(response: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in response.items() if k != "content"}
+    content = response.get("content") or {}
+    json_media = _json_media(content)
+    if json_media is not None and "schema" in json_media:
+        out["schema"] = _schema3(json_media["schema"])
+    elif content:
+        out["schema"] = {"type": "file"}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,11 +378,12 @@ class _Compiler:
 
     direction: str  # "response" or "request"
     strict_enums: bool = False
+    documents: Documents | None = None
     definitions: dict[str, Any] = field(default_factory=dict)
     _keys: dict[tuple[str, str, bool], str] = field(default_factory=dict)
 
     def ref(self, ref: str, base_file: Path, *, plain: bool = False) -> dict[str, Any]:
-        target_file, pointer, node = resolve_ref(ref, base_file)
+        target_file, pointer, node = resolve_ref(ref, base_file, self.documents)
         dispatch = not plain and isinstance(node, dict) and "discriminator" in node
         key_id = (str(target_file), pointer, dispatch)
         if key_id not in self._keys:
@@ -206,7 +406,7 @@ class _Compiler:
         prop = node["discriminator"]
         base_ref = "#" + pointer
         parts: list[dict[str, Any]] = [self.ref(base_ref, file, plain=True)]
-        definitions = load_json(file).get("definitions", {})
+        definitions = _document(file, self.documents).get("definitions", {})
         for name, sub in definitions.items():
             if not isinstance(sub, dict) or "#/definitions/" + name == base_ref:
                 continue
@@ -275,6 +475,9 @@ class _Compiler:
                 else self.schema(part, file)
                 for part in node["allOf"]
             ]
+        for combinator in ("anyOf", "oneOf"):  # OpenAPI 3 (swagger 2.0 has neither)
+            if combinator in node:
+                out[combinator] = [self.schema(part, file) for part in node[combinator]]
         if "discriminator" in node and "$ref" not in node:
             # An inline base: the discriminator property must at least be present.
             out.setdefault("required", [])
@@ -289,7 +492,7 @@ class _Compiler:
             return True
         if "$ref" in prop:
             try:
-                _, _, target = resolve_ref(prop["$ref"], file)
+                _, _, target = resolve_ref(prop["$ref"], file, self.documents)
             except ContractError:
                 return False
             return isinstance(target, dict) and target.get("readOnly") is True
@@ -297,7 +500,12 @@ class _Compiler:
 
 
 def compile_schema(
-    node: Any, file: Path, direction: str = "response", *, strict_enums: bool = False
+    node: Any,
+    file: Path,
+    direction: str = "response",
+    *,
+    strict_enums: bool = False,
+    documents: Documents | None = None,
 ) -> dict[str, Any]:
     """Compile one swagger schema node (defined in ``file``) into a self-contained Draft 7 schema.
 
@@ -305,7 +513,7 @@ def compile_schema(
     Azure may add values at any time (so the plain check accepts any string), but an emulator has no
     business inventing ones.
     """
-    compiler = _Compiler(direction, strict_enums)
+    compiler = _Compiler(direction, strict_enums, documents)
     root = compiler.schema(node, file)
     if "$ref" in root:  # Draft 7 ignores a $ref's siblings
         root = {"allOf": [root]}
@@ -358,14 +566,49 @@ class Operation:
     parameters: tuple[dict[str, Any], ...]
 
 
+@dataclass(frozen=True)
+class Widening:
+    """A named deviation from a contract: the schema at ``pointer`` (a JSON pointer into the
+    document as this module reads it, e.g. ``/definitions/X/properties/status``) also accepts
+    ``accepts`` (a schema in that document's terms, e.g. ``{"enum": ["paused"]}``)."""
+
+    pointer: str
+    accepts: dict[str, Any]
+    reason: str
+
+
+def widen(doc: Any, widenings: Iterable[Widening], what: str) -> Any:
+    """A copy of ``doc`` with each widened schema replaced by ``anyOf: [itself, accepts]``."""
+    doc = copy.deepcopy(doc)
+    for widening in widenings:
+        parent_pointer, _, last = widening.pointer.rpartition("/")
+        try:
+            parent = _pointer_get(doc, parent_pointer)
+            key: Any = int(last) if isinstance(parent, list) else unquote(last)
+            node = parent[key]
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise ContractError(f"{what}: widening {widening.pointer} does not resolve") from exc
+        if not isinstance(node, dict):
+            raise ContractError(f"{what}: widening {widening.pointer} is not a schema")
+        parent[key] = {"anyOf": [node, copy.deepcopy(widening.accepts)]}
+    return doc
+
+
 class SwaggerDoc:
-    def __init__(self, relpath: str, root: Path | None = None) -> None:
+    def __init__(
+        self, relpath: str, root: Path | None = None, widenings: Iterable[Widening] = ()
+    ) -> None:
         root = root or CONTRACTS_DIR
         self.relpath = relpath
         self.file = (root / relpath).resolve()
         if not self.file.is_file():
             raise ContractError(f"swagger file {relpath} is not vendored under {root}")
-        self.doc = load_json(self.file)
+        self.widenings = tuple(widenings)
+        self.doc = load_document(self.file)
+        self._documents: dict[Path, Any] = {}
+        if self.widenings:
+            self.doc = widen(self.doc, self.widenings, relpath)
+            self._documents[self.file] = self.doc
         self.operations: dict[str, Operation] = {}
         for path, item in self.doc.get("paths", {}).items():
             common = [self._param(p) for p in item.get("parameters", [])]
@@ -384,11 +627,12 @@ class SwaggerDoc:
         self._cache: dict[tuple[str, str, str, bool], BodyValidator | None] = {}
 
     def __repr__(self) -> str:
-        return f"SwaggerDoc({self.relpath!r})"
+        extra = f", {len(self.widenings)} widenings" if self.widenings else ""
+        return f"SwaggerDoc({self.relpath!r}{extra})"
 
     def _param(self, param: dict[str, Any]) -> dict[str, Any]:
         if "$ref" in param:
-            _, _, target = resolve_ref(param["$ref"], self.file)
+            _, _, target = resolve_ref(param["$ref"], self.file, self._documents)
             return dict(target)
         return param
 
@@ -423,7 +667,13 @@ class SwaggerDoc:
                 self._cache[key] = None
             else:
                 self._cache[key] = BodyValidator(
-                    compile_schema(schema, self.file, "response", strict_enums=strict_enums),
+                    compile_schema(
+                        schema,
+                        self.file,
+                        "response",
+                        strict_enums=strict_enums,
+                        documents=self._documents,
+                    ),
                     f"{operation_id} {code} response ({self.relpath})",
                 )
         return self._cache[key]
@@ -452,7 +702,13 @@ class SwaggerDoc:
             else:
                 schema = param.get("schema", {})
                 self._cache[key] = BodyValidator(
-                    compile_schema(schema, self.file, "request", strict_enums=strict_enums),
+                    compile_schema(
+                        schema,
+                        self.file,
+                        "request",
+                        strict_enums=strict_enums,
+                        documents=self._documents,
+                    ),
                     f"{operation_id} request body ({self.relpath})",
                 )
         return self._cache[key]
@@ -529,10 +785,23 @@ def is_arm_path(path: str) -> bool:
     return path.lower().startswith("/subscriptions/") or path.lower().startswith("/providers/")
 
 
+def is_v1_path(path: str) -> bool:
+    """A v1 API path (``/{account}/openai/v1/...``): its api-version is "v1", whatever the query."""
+    return bool(_V1_PATH.match(path))
+
+
+def contract_version(path: str, api_version: str | None) -> str | None:
+    """The key of the contract tables for a request: "v1" on the v1 paths, else its api-version."""
+    return V1 if not is_arm_path(path) and is_v1_path(path) else api_version
+
+
 def swagger_for(path: str, api_version: str | None) -> SwaggerDoc:
     """The swagger that governs a request, from its plane (ARM or data) and its api-version."""
     table = ARM_SWAGGERS if is_arm_path(path) else DATA_PLANE_SWAGGERS
     plane = "ARM" if table is ARM_SWAGGERS else "data plane"
+    if table is DATA_PLANE_SWAGGERS and api_version == V1 and not is_v1_path(path):
+        raise ContractError(f"{path}: only the v1 paths are api-version {V1!r}")
+    api_version = contract_version(path, api_version)
     if api_version not in table:
         raise ContractError(
             f"{plane} request {path} has api-version {api_version!r}; vendored: {sorted(table)}"

@@ -1,12 +1,17 @@
-"""The emulator against the official swagger: every operation it serves, driven by the real SDKs.
+"""The emulator against the official contracts: every operation it serves, driven by the real SDKs.
 
 One scenario (module-scoped, one emulator) drives ``openai.AzureOpenAI`` at both data-plane
-api-versions and ``CognitiveServicesManagementClient`` through every operation the emulator lists
-in ``/_emulator/operations``; the tests then read ``/_emulator/requests`` and check that
+api-versions, ``openai.OpenAI`` on the v1 API (``/{account}/openai/v1``, no api-version) and
+``CognitiveServicesManagementClient`` through every operation the emulator lists in
+``/_emulator/operations``; the tests then read ``/_emulator/requests`` and check that
 
 * every listed operation was exercised, successfully, at every api-version it is listed for;
-* every recorded response body matches the swagger schema of its operation and status (binary
-  bodies skipped; ARM async-operation status bodies against the ARM RPC shape);
+* every recorded response body matches the schema of its operation and status in its contract:
+  the versioned swaggers, the v1 spec (OpenAPI 3.0, through swagger.from_openapi3) for the v1
+  routes (binary bodies skipped; ARM async-operation status bodies against the ARM RPC shape);
+* where the emulator serves more than a contract describes, only the deviations named below
+  (V1_OUTSIDE_THE_SPEC, V1_CHAT_BY_DEPLOYMENT, CHECKED_AGAINST_V1, V1_WIDENINGS) are let through,
+  and each of them is still needed;
 * error bodies follow ErrorResponse (data plane, ErrorCode values) / common-types (ARM);
 * every official ``x-ms-examples`` request body is accepted and answered in the documented shape.
 """
@@ -14,8 +19,10 @@ in ``/_emulator/operations``; the tests then read ``/_emulator/requests`` and ch
 from __future__ import annotations
 
 import copy
+import hashlib
 import http.server
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -42,11 +49,103 @@ SPARE_ACCOUNT = "acct-spare"
 LOCATION = "eastus2"
 STABLE = "2024-10-21"
 PREVIEW = "2025-04-01-preview"
+V1 = sw.V1
+CHAT = "ChatCompletions_Create"
 ARM_VERSION = "2025-09-01"
 ACCOUNT_PREFIX = (
     f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.CognitiveServices"
     f"/accounts"
 )
+
+#: The emulator's operationId (Azure's swagger names, on every route) → the v1 spec's (OpenAI's
+#: names): a v1 answer is checked against the v1 spec's operation of that name.
+V1_OPERATION_IDS = {
+    "Files_List": "listFiles",
+    "Files_Upload": "createFile",
+    "Files_Get": "retrieveFile",
+    "Files_Delete": "deleteFile",
+    "Files_GetContent": "downloadFile",
+    "FineTuning_List": "listPaginatedFineTuningJobs",
+    "FineTuning_Create": "createFineTuningJob",
+    "FineTuning_Get": "retrieveFineTuningJob",
+    "FineTuning_Cancel": "cancelFineTuningJob",
+    "FineTuning_GetEvents": "listFineTuningEvents",
+    "FineTuning_GetCheckpoints": "listFineTuningJobCheckpoints",
+    "FineTuning_Pause": "pauseFineTuningJob",
+    "FineTuning_Resume": "resumeFineTuningJob",
+    "FineTuning_ValidateGrader": "validateGrader",
+    "Models_List": "listModels",
+    "Models_Get": "retrieveModel",
+    "ChatCompletions_Create": "createChatCompletion",
+}
+
+# --- The explicit deviations: where the emulator serves more than its official contract -------
+#
+# Each is named here with its reason and source; anything else that does not match fails.
+
+#: v1 routes the v1 spec has no operation for. The emulator keeps serving them as the versioned
+#: API does, and their answers are checked against the 2025-04-01-preview swagger's operation of
+#: the same operationId (the only official description).
+V1_OUTSIDE_THE_SPEC = {
+    # The Uploads API: absent from the v1 spec's paths (and from the v1 preview spec's tags);
+    # documented only by the 2025-04-01-preview swagger (/uploads...). The SDK's
+    # `client.uploads` sends it to the v1 base URL.
+    "UploadFile_Start": "Uploads API not in the v1 spec (2025-04-01-preview swagger only)",
+    "UploadFile_Part": "Uploads API not in the v1 spec (2025-04-01-preview swagger only)",
+    "UploadFile_Complete": "Uploads API not in the v1 spec (2025-04-01-preview swagger only)",
+    "UploadFile_Cancel": "Uploads API not in the v1 spec (2025-04-01-preview swagger only)",
+    # Azure's blob import: Files_Import in both versioned swaggers, not in the v1 spec.
+    "Files_Import": "POST /files/import not in the v1 spec (versioned swaggers only)",
+    # Azure's job delete: FineTuning_Delete in both versioned swaggers, not in the v1 spec.
+    "FineTuning_Delete": "DELETE /fine_tuning/jobs/{id} not in the v1 spec (versioned only)",
+}
+#: v1's chat at the versioned path (`/deployments/{id}/chat/completions`): not a v1 operation (v1
+#: names the deployment in the body, /chat/completions); checked like the versioned one, by the
+#: hand-written subset of the inference spec (sw.CHAT_COMPLETION_RESPONSE).
+V1_CHAT_BY_DEPLOYMENT = "/deployments/{}/chat/completions"
+
+#: Operations the versioned swaggers lack, checked against the v1 spec's operation instead.
+CHECKED_AGAINST_V1 = {
+    # OpenAI's grader validation: in neither versioned swagger; Azure serves it with the
+    # preview's features (reconciler/emulator/graders.py). v1's validateGrader is its contract.
+    "FineTuning_ValidateGrader": "validateGrader",
+}
+
+#: Where the v1 spec is narrower than what Azure is documented to do: its schemas, widened.
+V1_WIDENINGS = (
+    # Job states. The v1 spec lists OpenAI's six (validating_files, queued, running, succeeded,
+    # failed, cancelled) although v1 has pause and resume; Azure's job states are its
+    # FineTuningState (2025-04-01-preview swagger: pending, running, pausing, paused, resuming,
+    # succeeded, cancelled, failed), and the emulator keeps them on v1 (it never says `queued`
+    # for `pending`): of those outside OpenAI's six, it answers these three.
+    sw.Widening(
+        "/definitions/OpenAI.FineTuningJob/properties/status",
+        {"enum": ["pending", "paused", "resuming"]},
+        "Azure's FineTuningState (2025-04-01-preview swagger); pause/resume are v1 operations",
+    ),
+    # A python grader in method.reinforcement: the v1 job schema (AzureFineTuneReinforcementMethod)
+    # allows string_check, text_similarity, score_model and multi only, but Learn's RFT page
+    # (how-to/reinforcement-fine-tuning) documents python graders for RFT jobs, and the same spec's
+    # validateGrader / runGrader accept OpenAI.GraderPython.
+    sw.Widening(
+        "/definitions/AzureFineTuneReinforcementMethod/properties/grader",
+        {"$ref": "#/definitions/OpenAI.GraderPython"},
+        "python graders in RFT jobs (Learn: how-to/reinforcement-fine-tuning)",
+    ),
+    # An empty file list: AzureListFilesResponse requires first_id and last_id as strings, which
+    # no id of an empty page can be; the emulator answers null there, as OpenAI does.
+    sw.Widening(
+        "/definitions/AzureListFilesResponse/properties/first_id",
+        {"type": "null"},
+        "an empty page has no first id",
+    ),
+    sw.Widening(
+        "/definitions/AzureListFilesResponse/properties/last_id",
+        {"type": "null"},
+        "an empty page has no last id",
+    ),
+)
+V1_DOC = sw.SwaggerDoc(sw.V1_SPEC, widenings=V1_WIDENINGS)
 
 
 def _training_jsonl(n: int = 12) -> bytes:
@@ -59,6 +158,28 @@ def _training_jsonl(n: int = 12) -> bytes:
                     {"role": "assistant", "content": str(2 * i)},
                 ]
             }
+        )
+        for i in range(n)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+#: A reinforcement-capable base model of the emulator's catalog, and a grader only v1's schemas
+#: for graders (validateGrader) name; in an RFT job it is a listed deviation (V1_WIDENINGS).
+RFT_MODEL = "o4-mini-2025-04-16"
+PYTHON_GRADER: Any = {
+    "type": "python",
+    "name": "exact",
+    "source": "def grade(sample, item):\n"
+    "    return float(sample['output_text'] == item['answer'])\n",
+}
+
+
+def _rft_jsonl(n: int = 10) -> bytes:
+    """RFT examples: the last message is the user's, the reference is a field of the item."""
+    lines = [
+        json.dumps(
+            {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)}
         )
         for i in range(n)
     ]
@@ -126,7 +247,7 @@ def _status(obj: Any) -> str:
     return str(getattr(obj, "status", None))
 
 
-def _raw_openai(client: openai.AzureOpenAI, method: str, path: str, body: Any) -> tuple[int, Any]:
+def _raw_openai(client: openai.OpenAI, method: str, path: str, body: Any) -> tuple[int, Any]:
     try:
         if method == "delete":
             resp = client.delete(path, cast_to=httpx2.Response)
@@ -173,8 +294,15 @@ BLOB_URL = ""
 def _drive(url: str, scenario: Scenario) -> None:
     listed = scenario.listed_ops()
     arm = arm_client(url, SUBSCRIPTION)
-    clients = {v: openai_client(url, ACCOUNT, api_version=v) for v in (STABLE, PREVIEW)}
-    stable, preview = clients[STABLE], clients[PREVIEW]
+    clients: dict[str, openai.OpenAI] = {
+        v: openai_client(url, ACCOUNT, api_version=v) for v in (STABLE, PREVIEW)
+    }
+    # The v1 API as Azure documents it: the plain OpenAI client, no api-version.
+    clients[V1] = openai.OpenAI(
+        base_url=f"{url}/{ACCOUNT}/openai/v1", api_key="test-key", max_retries=0
+    )
+    stable, preview, v1 = clients[STABLE], clients[PREVIEW], clients[V1]
+    paused_capable = {PREVIEW: preview, V1: v1}  # pause/resume, uploads, graders: preview and v1
 
     # ---- ARM accounts -------------------------------------------------------------------------
     for name in (ACCOUNT, SPARE_ACCOUNT):
@@ -210,10 +338,10 @@ def _drive(url: str, scenario: Scenario) -> None:
         ).result()
 
     # ---- data plane: models ----------------------------------------------------------------
-    base_models: list[dict[str, Any]] = []
+    base_models = [m.model_dump() for m in stable.models.list()]
     for client in clients.values():
-        base_models = [m.model_dump() for m in client.models.list()]
-        client.models.retrieve(base_models[0]["id"])
+        listed_models = [m.id for m in client.models.list()]
+        client.models.retrieve(listed_models[0])
     tunable = [m["id"] for m in base_models if m.get("capabilities", {}).get("fine_tune")]
     assert tunable, "the emulator lists no fine-tunable base model"
     base_model = tunable[0]
@@ -224,26 +352,26 @@ def _drive(url: str, scenario: Scenario) -> None:
         f = client.files.create(file=("train.jsonl", _training_jsonl(), "application/jsonl"),
                                 purpose="fine-tune")  # fmt: skip
         uploaded[version] = f.id
-    _until(url, lambda: [stable.files.retrieve(i) for i in uploaded.values()],
+    rft_file = v1.files.create(file=("rft.jsonl", _rft_jsonl(), "application/jsonl"),
+                               purpose="fine-tune").id  # fmt: skip
+    _until(url, lambda: [stable.files.retrieve(i) for i in [*uploaded.values(), rft_file]],
            lambda fs: all(_status(f) in ("processed", "error") for f in fs), 60)  # fmt: skip
     for client in clients.values():
         list(client.files.list())
         client.files.retrieve(uploaded[STABLE])
         client.files.content(uploaded[STABLE]).read()
-    _raw_openai(stable, "post", "/files/import", {
-        "purpose": "fine-tune", "filename": "imported.jsonl",
-        "content_url": f"{BLOB_URL}/trainingdata/imported.jsonl",
-    })  # fmt: skip
-    _raw_openai(preview, "post", "/files/import", {
-        "purpose": "fine-tune", "filename": "imported2.jsonl",
-        "content_url": f"{BLOB_URL}/trainingdata/puppy.jsonl",
-    })  # fmt: skip
-    throwaway = preview.files.create(file=("x.jsonl", _training_jsonl(), "application/jsonl"),
-                                     purpose="fine-tune")  # fmt: skip
-    stable.files.delete(throwaway.id)
-    throwaway2 = stable.files.create(file=("y.jsonl", _training_jsonl(), "application/jsonl"),
-                                     purpose="fine-tune")  # fmt: skip
-    preview.files.delete(throwaway2.id)
+    assert list(v1.files.list(purpose="batch")) == []  # an empty page (see V1_WIDENINGS)
+    for version, client in clients.items():
+        _raw_openai(client, "post", "/files/import", {
+            "purpose": "fine-tune", "filename": f"imported-{version}.jsonl",
+            "content_url": f"{BLOB_URL}/trainingdata/imported.jsonl",
+        })  # fmt: skip
+    versions = list(clients)
+    for version, client in clients.items():  # each deletes a file another version uploaded
+        other = clients[versions[(versions.index(version) + 1) % len(versions)]]
+        throwaway = other.files.create(file=("x.jsonl", _training_jsonl(), "application/jsonl"),
+                                       purpose="fine-tune")  # fmt: skip
+        client.files.delete(throwaway.id)
     training_file = uploaded[STABLE]
 
     # ---- data plane: fine-tuning jobs ----------------------------------------------------------
@@ -269,24 +397,21 @@ def _drive(url: str, scenario: Scenario) -> None:
         j = client.fine_tuning.jobs.create(model=base_model, training_file=training_file)
         cancelled[version] = client.fine_tuning.jobs.cancel(j.id)
 
-    # pause / resume (preview only) on a running job
-    j = preview.fine_tuning.jobs.create(
-        model=base_model, training_file=uploaded[PREVIEW],
-        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}},
-    )  # fmt: skip
-    j = _until(url, lambda: preview.fine_tuning.jobs.retrieve(j.id),
-               lambda x: _status(x) != "pending", 30)  # fmt: skip
-    if _status(j) == "running":
-        preview.fine_tuning.jobs.pause(j.id)
-        _until(url, lambda: preview.fine_tuning.jobs.retrieve(j.id),
-               lambda x: _status(x) in ("paused", "failed", "cancelled"), 30)  # fmt: skip
-        preview.fine_tuning.jobs.resume(j.id)
-        preview.fine_tuning.jobs.cancel(j.id)
-    else:
-        scenario.notes.append(f"pause/resume: job never ran (status {_status(j)})")
+    # pause / resume (preview and v1) on a running job
+    for version, client in paused_capable.items():
+        _pause_and_resume(url, scenario, client, version, base_model, uploaded[version])
 
     for version, client in clients.items():
         _raw_openai(client, "delete", f"/fine_tuning/jobs/{cancelled[version].id}", None)
+
+    for client in paused_capable.values():
+        _drive_uploads(client)
+        client.fine_tuning.alpha.graders.validate(grader=PYTHON_GRADER)
+
+    # an RFT job graded by Python (v1; see V1_WIDENINGS), after the versioned job lists
+    rft_method: Any = {"type": "reinforcement", "reinforcement": {"grader": PYTHON_GRADER}}
+    rft = v1.fine_tuning.jobs.create(model=RFT_MODEL, training_file=rft_file, method=rft_method)
+    v1.fine_tuning.jobs.cancel(rft.id)
 
     # ---- ARM deployments + chat ----------------------------------------------------------------
     deployment = arm_models.Deployment(
@@ -305,10 +430,10 @@ def _drive(url: str, scenario: Scenario) -> None:
     ).result()  # fmt: skip
     _until(url, lambda: arm.deployments.get(RG, ACCOUNT, "ft-dep"),
            lambda d: d.properties.provisioning_state in ("Succeeded", "Failed"), 30)  # fmt: skip
-    for client in clients.values():
-        client.chat.completions.create(
-            model="ft-dep", messages=[{"role": "user", "content": "What is 2 plus 2?"}]
-        )
+    messages = [{"role": "user", "content": "What is 2 plus 2?"}]
+    for client in clients.values():  # v1: /chat/completions, the deployment named by `model`
+        client.chat.completions.create(model="ft-dep", messages=messages)  # type: ignore[arg-type]
+    _raw_openai(v1, "post", "/deployments/ft-dep/chat/completions", {"messages": messages})
     arm.deployments.begin_delete(RG, ACCOUNT, "ft-dep").result()
 
     # ---- errors ----------------------------------------------------------------------------------
@@ -332,11 +457,46 @@ def _drive(url: str, scenario: Scenario) -> None:
         arm.accounts.begin_delete(RG, SPARE_ACCOUNT).result()
 
 
+def _pause_and_resume(
+    url: str, scenario: Scenario, client: openai.OpenAI, version: str, model: str, file: str
+) -> None:
+    j = client.fine_tuning.jobs.create(
+        model=model, training_file=file,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}},
+    )  # fmt: skip
+    j = _until(url, lambda: client.fine_tuning.jobs.retrieve(j.id),
+               lambda x: _status(x) != "pending", 30)  # fmt: skip
+    if _status(j) != "running":
+        scenario.notes.append(f"pause/resume@{version}: job never ran (status {_status(j)})")
+        return
+    client.fine_tuning.jobs.pause(j.id)
+    _until(url, lambda: client.fine_tuning.jobs.retrieve(j.id),
+           lambda x: _status(x) in ("paused", "failed", "cancelled"), 30)  # fmt: skip
+    client.fine_tuning.jobs.resume(j.id)
+    client.fine_tuning.jobs.cancel(j.id)
+
+
+def _drive_uploads(client: openai.OpenAI) -> None:
+    """UploadFile_Start, _Part (twice), _Complete (with md5) and _Cancel (preview and v1)."""
+    content = _training_jsonl()
+    upload = client.uploads.create(bytes=len(content), filename="parts.jsonl",
+                                   mime_type="application/jsonl", purpose="fine-tune")  # fmt: skip
+    half = len(content) // 2
+    parts = [client.uploads.parts.create(upload.id, data=piece)
+             for piece in (content[:half], content[half:])]  # fmt: skip
+    done = client.uploads.complete(upload.id, part_ids=[p.id for p in parts],
+                                   md5=hashlib.md5(content).hexdigest())  # fmt: skip
+    assert done.status == "completed" and done.file and done.file.bytes == len(content), done
+    spare = client.uploads.create(bytes=1, filename="spare.jsonl",
+                                  mime_type="application/jsonl", purpose="fine-tune")  # fmt: skip
+    assert client.uploads.cancel(spare.id).status == "cancelled"
+
+
 def _send_examples(
     url: str,
     scenario: Scenario,
     arm: Any,
-    clients: dict[str, openai.AzureOpenAI],
+    clients: dict[str, openai.OpenAI],
     base_model: str,
     training_file: str,
 ) -> None:
@@ -514,6 +674,8 @@ def _check_entry(entry: dict[str, Any]) -> list[str]:
         final = "Deployments_Get" if kind.endswith("/deployments") else "Accounts_Get"
         errors = arm_doc.validate_response(final, 200, body, strict_enums=True)
         return [f"{where}: final resource as {final}: {e}" for e in errors]
+    if sw.contract_version(entry["path"], api_version) == V1:
+        return [f"{where}: {e}" for e in _check_v1(entry)]
     if op == "ChatCompletions_Create" and status == 200:
         return [f"{where}: {e}" for e in sw.chat_completion_validator().errors(body)]
     try:
@@ -522,6 +684,8 @@ def _check_entry(entry: dict[str, Any]) -> list[str]:
         if status >= 400 and body is not None:  # e.g. an unsupported api-version, answered as error
             return _check_error(entry)
         return [f"{where}: {exc}"]
+    if op not in doc.operations and op in CHECKED_AGAINST_V1:
+        doc, op = V1_DOC, CHECKED_AGAINST_V1[op]
     if op not in doc.operations:
         if status >= 400:
             return _check_error(entry)
@@ -530,6 +694,27 @@ def _check_entry(entry: dict[str, Any]) -> list[str]:
     if status >= 400:
         errors += _check_error(entry)
     return [f"{where}: {e}" for e in errors]
+
+
+def _check_v1(entry: dict[str, Any]) -> list[str]:
+    """A v1 answer against the v1 spec (widened by V1_WIDENINGS), or, for the v1 routes outside
+    it, against the preview swagger's operation (V1_OUTSIDE_THE_SPEC) or the chat subset."""
+    op, status, body = entry.get("operation"), int(entry["status"]), entry.get("response_body")
+    by_deployment = bool(re.search(r"/deployments/[^/]+/chat/completions$", entry["path"]))
+    errors: list[str] = []
+    if op == "ChatCompletions_Create" and by_deployment:
+        if status == 200:
+            return sw.chat_completion_validator().errors(body)
+    elif op in V1_OUTSIDE_THE_SPEC:
+        preview = sw.swagger(sw.DATA_PLANE_SWAGGERS[PREVIEW])
+        errors = preview.validate_response(op, status, body, strict_enums=True)
+    elif op in V1_OPERATION_IDS:
+        errors = V1_DOC.validate_response(V1_OPERATION_IDS[op], status, body, strict_enums=True)
+    elif status < 400:
+        return [f"{sw.V1_SPEC} has no operation for {op!r}, and no deviation names it"]
+    if status >= 400:
+        errors += _check_error(entry)
+    return errors
 
 
 def _check_error(entry: dict[str, Any]) -> list[str]:
@@ -546,11 +731,20 @@ def _check_error(entry: dict[str, Any]) -> list[str]:
 # The tests
 
 
+def _version(entry: dict[str, Any]) -> str | None:
+    """The contract version of a logged request: "v1" on the v1 paths, else its api-version."""
+    return sw.contract_version(entry["path"], _query(entry).get("api-version"))
+
+
+def _is_v1_route(listed: dict[str, Any]) -> bool:
+    return listed.get("api_versions") == [V1]
+
+
 def test_every_listed_operation_is_exercised(scenario: Scenario) -> None:
-    ok: set[tuple[str, str | None]] = set()
+    ok: set[tuple[str | None, str | None]] = set()
     for e in scenario.log:
         if 200 <= int(e["status"]) < 300:
-            ok.add((e.get("operation"), _query(e).get("api-version")))
+            ok.add((e.get("operation"), _version(e)))
     ok_ops = {op for op, _ in ok}
     missing = []
     for listed in scenario.listed:
@@ -568,6 +762,9 @@ def test_every_listed_operation_is_exercised(scenario: Scenario) -> None:
                 missing.append(f"{op}@{v}")
         if not any(v in vendored for v in versions):
             missing.append(f"{op} (no vendored api-version among {versions})")
+    v1_chat = [e for e in scenario.log if _version(e) == V1 and e.get("operation") == CHAT]
+    if {e["path"].endswith("/openai/v1/chat/completions") for e in v1_chat} != {True, False}:
+        missing.append("ChatCompletions_Create@v1 at both of its paths")
     assert not missing, f"listed by the emulator but never exercised successfully: {missing}"
 
 
@@ -577,9 +774,11 @@ def test_listed_operations_exist_in_the_swagger(scenario: Scenario) -> None:
         op = listed["operation"]
         if listed.get("plane") == "control" or str(listed.get("path", "")).startswith("/_emulator"):
             continue
+        if _is_v1_route(listed):  # see test_v1_routes_are_operations_of_the_v1_spec
+            continue
         files = listed.get("swagger") or []
         if not files:
-            if op != "ChatCompletions_Create" and not _is_lro_poll(
+            if op not in (CHAT, *CHECKED_AGAINST_V1) and not _is_lro_poll(
                 {"operation": op, "path": listed.get("path", "")}
             ):
                 unknown.append(f"{op} (no swagger file named)")
@@ -595,6 +794,78 @@ def test_listed_operations_exist_in_the_swagger(scenario: Scenario) -> None:
             elif doc.operation(op).method != listed["method"].upper():
                 unknown.append(f"{op} method {listed['method']} != {doc.operation(op).method}")
     assert not unknown, unknown
+
+
+def test_operations_outside_their_contract_are_exactly_these(scenario: Scenario) -> None:
+    """The versioned routes that name no swagger are chat (the inference spec, not vendored) and
+    CHECKED_AGAINST_V1, which the versioned swaggers still lack and the v1 spec has; every v1
+    route mirrors a versioned one (v1's /chat/completions names the deployment in the body)."""
+    data = [e for e in scenario.listed if e.get("plane") == "data"]
+    versioned = [e for e in data if not _is_v1_route(e)]
+    unnamed = {e["operation"] for e in versioned if not e.get("swagger")}
+    assert unnamed == {CHAT, *CHECKED_AGAINST_V1}, unnamed
+    for operation, v1_operation in CHECKED_AGAINST_V1.items():
+        path = next(e["swagger_path"] for e in versioned if e["operation"] == operation)
+        for version in (STABLE, PREVIEW):
+            paths = sw.swagger(sw.DATA_PLANE_SWAGGERS[version]).doc["paths"]
+            assert path not in paths, f"{operation}@{version} is in its swagger: check it there"
+        assert V1_DOC.operation(v1_operation).path == path
+    mirrors = {(e["operation"], e["swagger_path"]) for e in versioned}
+    v1_routes = [e for e in data if _is_v1_route(e)]
+    assert all(e["path"].startswith("/{accountName}/openai/v1/") for e in v1_routes)
+    mirrorless = [
+        e["path"] for e in v1_routes if (e["operation"], e["swagger_path"]) not in mirrors
+    ]
+    assert mirrorless == ["/{accountName}/openai/v1/chat/completions"], mirrorless
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def test_v1_routes_are_operations_of_the_v1_spec(scenario: Scenario) -> None:
+    """Each v1 route is the v1 spec's operation V1_OPERATION_IDS names, at the same method and
+    path, or one of the listed routes outside it (which must still be outside it)."""
+    operations = {
+        (op.method, _template(op.path)): op.operation_id for op in V1_DOC.operations.values()
+    }
+    problems = []
+    for e in scenario.listed:
+        if not _is_v1_route(e):
+            continue
+        key = (e["method"], _template(e["swagger_path"]))
+        outside = e["operation"] in V1_OUTSIDE_THE_SPEC or key[1] == V1_CHAT_BY_DEPLOYMENT
+        if outside:
+            if key in operations:
+                problems.append(f"{key} is in the v1 spec now ({operations[key]}): check it there")
+        elif operations.get(key) != V1_OPERATION_IDS.get(e["operation"]):
+            problems.append(f"{e['operation']} {key}: the v1 spec has {operations.get(key)!r}")
+    listed = {e["operation"] for e in scenario.listed if _is_v1_route(e)}
+    assert set(V1_OUTSIDE_THE_SPEC) <= listed, set(V1_OUTSIDE_THE_SPEC) - listed
+    assert not problems, problems
+
+
+def test_every_v1_widening_is_needed(scenario: Scenario) -> None:
+    """Each deviation of V1_WIDENINGS lets through an answer the emulator gave (else it is stale,
+    e.g. the spec now has it): without it, some recorded v1 answer drifts."""
+    v1_entries = [
+        e for e in scenario.log
+        if _version(e) == V1 and e.get("operation") in V1_OPERATION_IDS
+        and int(e["status"]) < 400
+    ]  # fmt: skip
+    unused = []
+    for widening in V1_WIDENINGS:
+        others = [w for w in V1_WIDENINGS if w is not widening]
+        without = sw.SwaggerDoc(sw.V1_SPEC, widenings=others)
+        if not any(
+            without.validate_response(
+                V1_OPERATION_IDS[e["operation"]], e["status"], e.get("response_body"),
+                strict_enums=True,
+            )
+            for e in v1_entries
+        ):  # fmt: skip
+            unused.append(f"{widening.pointer} ({widening.reason})")
+    assert not unused, f"deviations no recorded answer needs: {unused}"
 
 
 def test_every_response_matches_the_swagger(scenario: Scenario) -> None:
@@ -681,7 +952,10 @@ def test_lro_status_polls_were_checked(scenario: Scenario) -> None:
 def test_every_request_url_is_well_formed(scenario: Scenario) -> None:
     problems = []
     for e in scenario.log:
-        if "api-version" not in _query(e):
+        v1 = sw.is_v1_path(e["path"]) and not sw.is_arm_path(e["path"])
+        if v1 and "api-version" in _query(e):
+            problems.append(f"{e['method']} {e['path']}: an api-version on a v1 path")
+        if not v1 and "api-version" not in _query(e):
             problems.append(f"{e['method']} {e['path']}: no api-version")
         if urlsplit(e["path"]).query:
             problems.append(f"{e['method']} {e['path']}: query left in the logged path")
@@ -693,7 +967,7 @@ def test_the_log_checker_flags_drift() -> None:
     dp = f"/{ACCOUNT}/openai/fine_tuning/jobs/ftjob-1"
     arm = f"{ACCOUNT_PREFIX}/{ACCOUNT}/deployments/d"
     op_status = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.CognitiveServices/locations/x"
-    cases = [
+    cases: list[tuple[str, str | None, str, int, Any]] = [
         (dp, STABLE, "FineTuning_Get", 200, {"id": "ftjob-1", "status": "pending"}),  # no model
         (dp, PREVIEW, "FineTuning_Get", 200,
          {"model": "m", "training_file": "f", "status": "queued"}),
@@ -701,6 +975,8 @@ def test_the_log_checker_flags_drift() -> None:
         (dp, STABLE, "FineTuning_Get", 404, {"message": "not found"}),
         (dp, "2023-05-15", "FineTuning_Get", 200, {"model": "m", "training_file": "f"}),
         (dp + "/pause", STABLE, "FineTuning_Pause", 200, {"model": "m", "training_file": "f"}),
+        (f"/{ACCOUNT}/openai/uploads", PREVIEW, "UploadFile_Start", 200, {"status": "started"}),
+        (f"/{ACCOUNT}/openai/uploads/u/parts", PREVIEW, "UploadFile_Part", 200, {"id": 7}),
         (arm, ARM_VERSION, "Deployments_CreateOrUpdate", 202, None),
         (arm, ARM_VERSION, "Deployments_Get", 404, {"code": "NotFound"}),
         (op_status + "/operationStatuses/1", ARM_VERSION, "OperationStatuses_Get", 200,
@@ -709,8 +985,35 @@ def test_the_log_checker_flags_drift() -> None:
         (f"/{ACCOUNT}/openai/deployments/d/chat/completions", STABLE, "ChatCompletions_Create",
          200, {"id": "c", "choices": []}),
     ]  # fmt: skip
+    v1 = f"/{ACCOUNT}/openai/v1"
+    job = {"object": "fine_tuning.job", "id": "ftjob-1", "created_at": 1, "error": None,
+           "fine_tuned_model": None, "finished_at": None, "hyperparameters": {}, "model": "m",
+           "organization_id": "", "result_files": [], "status": "paused", "trained_tokens": None,
+           "training_file": "f", "validation_file": None, "seed": 1, "metadata": None}  # fmt: skip
+    label_model = {"type": "label_model", "name": "l", "model": "m", "input": [], "labels": ["a"],
+                   "passing_labels": ["a"]}  # fmt: skip
+    cases += [
+        (f"{v1}/fine_tuning/jobs", None, "FineTuning_Create", 201, job),  # v1 answers 200
+        (f"{v1}/fine_tuning/jobs/j", None, "FineTuning_Get", 200,
+         {k: v for k, v in job.items() if k != "organization_id"}),
+        (f"{v1}/fine_tuning/jobs/j", None, "FineTuning_Get", 200, {**job, "status": "pausing"}),
+        (f"{v1}/fine_tuning/jobs/j", None, "FineTuning_Get", 200,
+         {**job, "method": {"type": "reinforcement", "reinforcement": {"grader": label_model}}}),
+        (f"{v1}/fine_tuning/jobs", None, "FineTuning_List", 200, {"object": "list", "data": []}),
+        (f"{v1}/fine_tuning/jobs/j/events", None, "FineTuning_GetEvents", 200,
+         {"object": "list", "has_more": False, "data": [{"object": "fine_tuning.job.event",
+          "id": "e", "created_at": 1, "level": "warning", "message": "m"}]}),
+        (f"{v1}/models/m", None, "Models_Get", 200, {"id": "m", "object": "model", "created": 1}),
+        (f"{v1}/files", None, "Files_List", 200, {"object": "list", "data": [], "has_more": False}),
+        (f"{v1}/uploads/u/parts", None, "UploadFile_Part", 200, {"id": 7}),  # preview's shape
+        (f"{v1}/deployments/d/chat/completions", None, "ChatCompletions_Create", 200, {"id": "c"}),
+        (f"{v1}/nowhere", None, "Nowhere_Get", 200, {}),  # in no contract, named by no deviation
+        (f"/{ACCOUNT}/openai/fine_tuning/alpha/graders/validate", PREVIEW,
+         "FineTuning_ValidateGrader", 200, {"grader": {"type": "string_check"}}),
+    ]  # fmt: skip
     for path, version, op, status, body in cases:
-        entry = {"method": "GET", "path": path, "query": {"api-version": version},
+        query = {} if version is None else {"api-version": version}
+        entry = {"method": "GET", "path": path, "query": query,
                  "operation": op, "status": status, "response_body": body}  # fmt: skip
         errors = _check_entry(entry)
         assert errors, f"not flagged: {op} {status} {body}"

@@ -15,6 +15,7 @@ EXAMPLES = [ex for doc in sw.all_swaggers() for ex in doc.examples()]
 RESPONSES = [(ex, status, body) for ex in EXAMPLES for status, body in ex.responses()]
 STABLE = sw.swagger(sw.DATA_PLANE_SWAGGERS["2024-10-21"])
 PREVIEW = sw.swagger(sw.DATA_PLANE_SWAGGERS["2025-04-01-preview"])
+V1 = sw.swagger(sw.DATA_PLANE_SWAGGERS["v1"])
 ARM = sw.swagger(sw.ARM_SWAGGERS["2025-09-01"])
 
 
@@ -91,6 +92,12 @@ def test_api_version_selects_the_swagger() -> None:
         sw.swagger_for("/subscriptions/s", "2024-10-21")
     assert "FineTuning_Pause" in PREVIEW.operations
     assert "FineTuning_Pause" not in STABLE.operations
+    # the v1 paths take no api-version (and ignore one)
+    assert sw.swagger_for("/acct/openai/v1/fine_tuning/jobs", None) is V1
+    assert sw.swagger_for("/acct/openai/v1/files", "2024-10-21") is V1
+    with pytest.raises(sw.ContractError):
+        sw.swagger_for("/acct/openai/files", "v1")
+    assert V1.operation("pauseFineTuningJob").path == "/fine_tuning/jobs/{fine_tuning_job_id}/pause"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -388,3 +395,178 @@ def test_read_only_is_not_required_in_requests(synthetic: sw.SwaggerDoc) -> None
     assert synthetic.validate_response("Pets_Put", 200, {"kind": "bird", "name": "x"})
     assert synthetic.validate_response("Pets_Put", 500, {"error": {}}) == []
     assert synthetic.validate_response("Pets_Put", 500, {"oops": 1})
+
+
+# --------------------------------------------------------------------------------------------------
+# The v1 spec (OpenAPI 3.0) through the adapter
+
+
+def _v1_job(**changes: Any) -> dict[str, Any]:
+    job = {
+        "object": "fine_tuning.job", "id": "ftjob-1", "created_at": 1, "error": None,
+        "fine_tuned_model": None, "finished_at": None, "hyperparameters": {"n_epochs": "auto"},
+        "model": "m", "organization_id": "", "result_files": [], "status": "queued",
+        "trained_tokens": None, "training_file": "file-1", "validation_file": None, "seed": 1,
+        "metadata": None,
+    }  # fmt: skip
+    job.update(changes)
+    return job
+
+
+GRADER = {"type": "string_check", "name": "s", "input": "{{sample.output_text}}",
+          "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("op", "body", "ok"),
+    [
+        ("retrieveFineTuningJob", _v1_job(), True),
+        ("retrieveFineTuningJob", _v1_job(organization_id=None), False),  # not nullable
+        ("retrieveFineTuningJob", {k: v for k, v in _v1_job().items() if k != "seed"}, False),
+        ("retrieveFineTuningJob", _v1_job(status="paused"), False),  # OpenAI's six only
+        ("retrieveFineTuningJob", _v1_job(error={"code": "c", "message": "m", "param": None}),
+         True),  # nullable inside a nullable object
+        ("retrieveFineTuningJob", _v1_job(error={"code": "c", "message": "m"}), False),
+        ("retrieveFineTuningJob", _v1_job(hyperparameters={"n_epochs": "many"}), False),  # anyOf
+        ("retrieveFineTuningJob", _v1_job(hyperparameters={"batch_size": None}), True),
+        ("retrieveFineTuningJob", _v1_job(method={"type": "reinforcement", "reinforcement":
+                                                  {"grader": GRADER}}), True),
+        ("retrieveFineTuningJob", _v1_job(method={"type": "reinforcement", "reinforcement":
+                                                  {"grader": {**GRADER, "operation": "gt"}}}),
+         False),
+        ("retrieveFineTuningJob", _v1_job(method={"type": "rlhf"}), False),
+        ("retrieveFineTuningJob", _v1_job(integrations=[{"type": "wandb"}]), False),  # mapping
+        ("retrieveFineTuningJob", _v1_job(integrations=[{"type": "wandb", "wandb":
+                                                         {"project": "p"}}]), True),
+        ("retrieveModel", {"id": "m", "created": 1, "object": "model", "owned_by": "o"}, True),
+        ("retrieveModel", {"id": "m", "created_at": 1, "object": "model"}, False),
+        ("listFineTuningEvents", {"object": "list", "has_more": False, "data": [
+            {"object": "fine_tuning.job.event", "id": "e", "created_at": 1, "level": "warn",
+             "message": "m"}]}, True),
+        ("listFineTuningEvents", {"object": "list", "has_more": False, "data": [
+            {"object": "fine_tuning.job.event", "id": "e", "created_at": 1, "level": "warning",
+             "message": "m"}]}, False),
+        ("listFiles", {"object": "list", "data": [], "has_more": False}, False),  # first/last_id
+        ("validateGrader", {"grader": {"type": "python", "name": "p", "source": "x"}}, True),
+    ],
+)  # fmt: skip
+def test_v1_semantics(op: str, body: Any, ok: bool) -> None:
+    errors = V1.validate_response(op, 200, body, strict_enums=True)
+    assert (errors == []) is ok, errors
+
+
+def test_v1_statuses_bodies_and_errors() -> None:
+    assert V1.validate_response("createFineTuningJob", 201, _v1_job())  # v1 answers 200
+    assert V1.validate_response("createFineTuningJob", 200, _v1_job()) == []
+    assert V1.response_is_binary("downloadFile", 200)
+    assert V1.validate_response("downloadFile", 200, None) == []
+    error = {"error": {"code": "notFound", "message": "m", "param": "p", "type": "error"}}
+    assert V1.validate_response("retrieveFile", 404, error) == []
+    assert V1.validate_response("retrieveFile", 404, {"error": {"code": 4}})
+    request = V1.request_validator("createFineTuningJob", strict_enums=True)
+    assert request is not None and V1.body_parameter("createFineTuningJob") is not None
+    assert request.errors({"model": "gpt-4o-mini", "training_file": "f", "suffix": None}) == []
+    assert request.errors({"model": "gpt-4o-mini", "training_file": "f", "suffix": "x" * 65})
+    assert V1.body_parameter("createFile") is None  # multipart: formData parameters
+    form = {p["name"] for p in V1.operation("createFile").parameters if p["in"] == "formData"}
+    assert form == {"file", "expires_after", "purpose"}
+
+
+def test_widenings_name_what_they_let_through() -> None:
+    status = sw.Widening(
+        "/definitions/OpenAI.FineTuningJob/properties/status", {"enum": ["paused"]}, "why"
+    )
+    widened = sw.SwaggerDoc(sw.V1_SPEC, widenings=[status])
+    assert widened.validate_response("retrieveFineTuningJob", 200, _v1_job(status="paused")) == []
+    assert widened.validate_response("retrieveFineTuningJob", 200, _v1_job(status="pausing"))
+    assert V1.validate_response("retrieveFineTuningJob", 200, _v1_job(status="paused"))  # as is
+    with pytest.raises(sw.ContractError, match="does not resolve"):
+        sw.SwaggerDoc(sw.V1_SPEC, widenings=[sw.Widening("/definitions/Nope/x", {}, "why")])
+
+
+SYNTHETIC_3 = {
+    "openapi": "3.0.0",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/pets/{id}": {
+            "post": {
+                "operationId": "putPet",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"$ref": "#/components/schemas/Id"}}],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}},
+                "responses": {
+                    "200": {"description": "ok", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}},
+                    "204": {"description": "none"},
+                    "default": {"description": "err", "content": {
+                        "application/json": {"schema": {"type": "object", "required": ["error"]}}
+                    }},
+                },
+            },
+        },
+    },
+    "components": {"schemas": {
+        "Id": {"type": "string"},
+        "Pet": {
+            "type": "object",
+            "required": ["kind", "name"],
+            "properties": {
+                "kind": {"type": "string"},
+                "name": {"type": "string", "nullable": True},
+                "nullable": {"type": "integer"},  # a property named like a keyword
+                "age": {"anyOf": [{"type": "string", "enum": ["young"]}, {"type": "integer"}]},
+                "photo": {"type": "string", "format": "binary"},
+            },
+            "discriminator": {"propertyName": "kind",
+                              "mapping": {"cat": "#/components/schemas/Cat"}},
+        },
+        "Cat": {"type": "object", "required": ["kind", "lives"],
+                "properties": {"kind": {"type": "string", "enum": ["cat"]},
+                               "lives": {"type": "integer"}},
+                "allOf": [{"$ref": "#/components/schemas/Pet"}]},
+    }},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def synthetic3(tmp_path_factory: pytest.TempPathFactory) -> sw.SwaggerDoc:
+    root = tmp_path_factory.mktemp("openapi3")
+    (root / "pets3.json").write_text(json.dumps(SYNTHETIC_3))
+    return sw.SwaggerDoc("pets3.json", root=root)
+
+
+def test_the_adapter_rewrites_openapi3(synthetic3: sw.SwaggerDoc) -> None:
+    adapted = synthetic3.doc
+    assert adapted["swagger"] == "2.0" and adapted["x-openapi"] == "3.0.0"
+    pet = adapted["definitions"]["Pet"]
+    assert pet["discriminator"] == "kind" and pet["properties"]["name"]["x-nullable"] is True
+    assert pet["properties"]["nullable"] == {"type": "integer"}
+    assert pet["properties"]["photo"] == {"type": "file"}
+    assert adapted["definitions"]["Cat"]["x-ms-discriminator-value"] == "cat"
+    assert adapted["definitions"]["Cat"]["allOf"] == [{"$ref": "#/definitions/Pet"}]
+    assert "$ref" not in json.dumps(adapted).replace('"$ref": "#/definitions/', "")
+    body = synthetic3.body_parameter("putPet")
+    assert body is not None and body["in"] == "body" and body["required"] is True
+    assert not synthetic3.response_has_body("putPet", 204)
+
+
+@pytest.mark.parametrize(
+    ("patch", "ok"),
+    [
+        ({}, True),
+        ({"name": None}, True),  # nullable
+        ({"kind": None}, False),
+        ({"nullable": "x"}, False),
+        ({"age": "young"}, True),  # anyOf
+        ({"age": 3}, True),
+        ({"age": "old"}, False),
+        ({"kind": "cat", "lives": 9}, True),  # discriminator mapping → subtype
+        ({"kind": "cat"}, False),
+        ({"kind": "dog"}, True),  # unknown value: lenient, base only
+    ],
+)
+def test_openapi3_semantics(synthetic3: sw.SwaggerDoc, patch: dict[str, Any], ok: bool) -> None:
+    errors = synthetic3.validate_response("putPet", 200, {"kind": "bird", "name": "x", **patch})
+    assert (errors == []) is ok, errors
+    assert synthetic3.validate_response("putPet", 500, {"oops": 1})

@@ -53,6 +53,7 @@ def raw(lines: list[Line], pad: int = 10, sep: bytes = b"\n") -> bytes:
 USER_ASSISTANT = (("user", "hi"), ("assistant", "hello"))
 WEATHER = {"city": "Paris"}
 GPT_4O = {"base_model": "gpt-4o-2024-08-06"}
+O4_MINI = {"base_model": "o4-mini-2025-04-16", "format": "rft"}
 LONG_TEXT = "word " * 5000
 
 CASES = [
@@ -459,6 +460,40 @@ CASES = [
         options={"base_model": "gpt-4o-mini"},
         good_options=GPT_4O,
         name="gpt-4o-mini",
+    ),
+    # reinforcement fine-tuning
+    Case(
+        "RFT_LAST_NOT_USER",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "2+2?"},
+                    {"role": "assistant", "content": "4"},
+                ],
+                "answer": "4",
+            }
+        ],
+        [{"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}],
+        options=O4_MINI,
+        pad=0,
+        good_pad=0,
+    ),
+    Case(
+        "RFT_NO_REFERENCE",
+        [{"messages": [{"role": "user", "content": "2+2?"}]}],
+        [{"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}],
+        options=O4_MINI,
+        pad=0,
+        good_pad=0,
+    ),
+    Case(
+        "RFT_MODEL_UNSUPPORTED",
+        [{"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}],
+        [{"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}],
+        options={"format": "rft", "base_model": "gpt-4o-2024-08-06"},
+        good_options=O4_MINI,
+        pad=0,
+        good_pad=0,
     ),
     # 5.6 DPO
     Case("DPO_INPUT_INVALID", [dpo(messages=[])], [dpo()], options=GPT_4O),

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -107,3 +113,53 @@ def deploy(emulator: HasUrl, arm: Any, account: str, name: str, body: dict[str, 
     arm.deployments.begin_create_or_update(RG, account, name, body, polling=False)
     advance(emulator, 300)
     return arm.deployments.get(RG, account, name)
+
+
+# --- an emulator in its own process (kill -9, memory) ----------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def emulator_process(state: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "reconciler.emulator",
+        "--state",
+        str(state),
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def _wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_emulator/clock", timeout=1)  # loopback
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("emulator subprocess did not start")
+
+
+class Url:
+    """Just enough of RunningEmulator for the control helpers."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url

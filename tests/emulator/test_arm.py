@@ -240,6 +240,22 @@ def test_idle_fine_tuned_deployments_are_deleted_after_15_days(
     assert [d.name for d in arm.deployments.list(RG, account)] == ["base", "busy"]
 
 
+def test_developer_tier_deployments_are_deleted_after_24_hours(
+    emulator: Any, arm: Any, make_openai: Any, account: str
+) -> None:
+    client = make_openai(account)
+    job = trained_job(emulator, client)
+    deploy(
+        emulator, arm, account, "dev", deployment_body(job.fine_tuned_model, sku="DeveloperTier")
+    )
+    deploy(emulator, arm, account, "std", deployment_body(job.fine_tuned_model))
+    advance(emulator, 23 * 3600)
+    client.chat.completions.create(model="dev", messages=[{"role": "user", "content": "hi"}])
+    assert [d.name for d in arm.deployments.list(RG, account)] == ["dev", "std"]
+    advance(emulator, 3600)  # traffic does not keep it: 24 hours after its creation it is gone
+    assert [d.name for d in arm.deployments.list(RG, account)] == ["std"]
+
+
 def test_out_of_band_changes_are_visible(emulator: Any, arm: Any, account: str) -> None:
     """What a person in the portal does shows up in the next read (no caching)."""
     arm.deployments.begin_create_or_update(RG, account, "d", deployment_body(BASE)).result()

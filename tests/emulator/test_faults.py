@@ -90,3 +90,12 @@ def test_fault_spec_syntax() -> None:
         Faults.parse("429=0.8,503=0.8")
     with pytest.raises(ValueError):
         Faults.parse("teapot=1")
+
+
+def test_times_limits_a_group_to_that_many_faults() -> None:
+    faults = Faults.parse("op=UploadFile_Part,500=1,times=1")
+    outcomes = [faults.draw("UploadFile_Part")[1] for _ in range(3)]
+    assert outcomes == ["500", None, None]
+    assert faults.draw("Files_List")[1] is None
+    with pytest.raises(ValueError):
+        Faults.parse("500=1,times=-1")

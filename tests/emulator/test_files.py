@@ -36,7 +36,12 @@ def test_upload_is_pending_then_processed(emulator: Any, client: Any) -> None:
         (chat_lines(9), "at least 10"),
         (chat_lines(10) + b"{not json\n", "line 11"),
         (chat_lines(10) + b'{"prompt_only": 1}\n', "missing 'messages'"),
-        (b'{"messages": [{"role": "user", "content": "hi"}]}\n' * 10, "no assistant message"),
+        # (ending with the user's message it would be a reinforcement prompt: test_rft.py)
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}, {"role": "system", '
+            b'"content": "be brief"}]}\n' * 10,
+            "no assistant message",
+        ),
     ],
     ids=["too-few", "bad-json", "no-messages", "no-assistant"],
 )
