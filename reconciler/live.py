@@ -111,6 +111,7 @@ class AccountLive(LiveModel):
     jobs: tuple[LiveJob, ...] = ()
     deployments: tuple[LiveDeployment, ...] = ()
     usages: dict[str, LiveUsage] = {}  # by usage name, e.g. OpenAI.FineTunedDeployments
+    read_at: int | None = None  # the service's clock at the read (its Date header)
 
     def file_named(self, filename: str) -> LiveFile | None:
         """The best file with this name: processed first, then in progress, then failed."""

@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,9 @@ class Emulator:
         request = Request(scope, receive)
         response = await self.respond(request)
         if response is not None:
+            # The service's clock, as Azure's Date header is: a client compares the jobs' and
+            # deployments' timestamps (simulated time) with it, not with its own clock.
+            response.headers["date"] = formatdate(self.clock.now(), usegmt=True)
             await response(scope, receive, send)
 
     # --- one request --------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def _server(emulator: Emulator) -> uvicorn.Server:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=30,
+        date_header=False,  # the emulator sends its own, from the simulated clock
     )
     return uvicorn.Server(config)
 

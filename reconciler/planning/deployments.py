@@ -121,20 +121,25 @@ def _deployment_change(p: Planning, d: DesiredDeployment) -> PutDeployment | Wai
     return _update(p, d, live, target)
 
 
-def _developer_expired(p: Planning, job: LiveJob) -> bool:
+def _model_age(p: Planning, account: str, job: LiveJob) -> float | None:
+    """How long ago the job finished, by the service's clock when it sent one (the emulator's
+    runs ahead of this machine's), else by this machine's."""
+    now = p.account(account).read_at or p.live.read_at
+    return None if now is None or job.finished_at is None else now - job.finished_at
+
+
+def _developer_expired(p: Planning, d: DesiredDeployment, job: LiveJob) -> bool:
     """A Developer deployment of a model finished over 24 hours ago may have been removed by
     Azure; of a younger model it is new."""
-    if p.live.read_at is None or job.finished_at is None:
-        return False
-    return p.live.read_at - job.finished_at >= DEVELOPER_LIFETIME_S
+    age = _model_age(p, d.account, job)
+    return age is not None and age >= DEVELOPER_LIFETIME_S
 
 
-def _maybe_expired(p: Planning, job: LiveJob) -> bool:
+def _maybe_expired(p: Planning, d: DesiredDeployment, job: LiveJob) -> bool:
     """Azure's 15-day rule can only have removed a deployment of a model at least 15 days old:
     a younger one is missing because it is new (or a person deleted it), so it is created."""
-    if p.live.read_at is None or job.finished_at is None:
-        return False
-    return p.live.read_at - job.finished_at >= FIFTEEN_DAYS_S
+    age = _model_age(p, d.account, job)
+    return age is not None and age >= FIFTEEN_DAYS_S
 
 
 def _depends(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> tuple[Any, ...]:
@@ -146,7 +151,7 @@ def _depends(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> tup
 def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutDeployment | Keep:
     reason = Reason(why=Why.NEW)
     if d.sku.name == DEVELOPER_SKU and d.fine_tune in p.jobs and target.model is not None:
-        if _developer_expired(p, p.jobs[d.fine_tune or ""]):
+        if _developer_expired(p, d, p.jobs[d.fine_tune or ""]):
             if d.on_missing == "warn":
                 detail = f"not recreated (onMissing: warn): {DEVELOPER_EXPIRY_NOTE}"
                 return Keep(address=d.address, reason=Reason(why=Why.MISSING, detail=detail))
@@ -154,7 +159,7 @@ def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutD
     elif d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
         detail = f"not found in the account (new, or deleted outside ftops: {FIFTEEN_DAYS_NOTE})"
         reason = Reason(why=Why.MISSING, detail=detail)
-        if d.on_missing == "warn" and _maybe_expired(p, p.jobs[d.fine_tune]):
+        if d.on_missing == "warn" and _maybe_expired(p, d, p.jobs[d.fine_tune]):
             p.diagnostics.append(
                 warning(
                     "DEPLOYMENT_MISSING",

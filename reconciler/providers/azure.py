@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -180,8 +181,13 @@ class AzureProvider:
     ) -> AccountLive:
         client = self.data(account)
         files = _call(lambda: [_file(f) for f in client.files.list()], f"list files in {account}")
+        listed = _call(
+            lambda: client.fine_tuning.jobs.with_raw_response.list(),
+            f"list fine-tuning jobs in {account}",
+        )
+        served_at = _served_at(listed.headers.get("date"))
         jobs = _call(
-            lambda: [_job(j.model_dump()) for j in client.fine_tuning.jobs.list()],
+            lambda: [_job(j.model_dump()) for j in listed.parse()],
             f"list fine-tuning jobs in {account}",
         )
         jobs = [self._with_details(account, j, checkpoints_for, metrics_for) for j in jobs]
@@ -204,6 +210,7 @@ class AzureProvider:
             jobs=tuple(jobs),
             deployments=tuple(deployments),
             usages=usages,
+            read_at=served_at,
         )
 
     def _with_details(
@@ -492,6 +499,14 @@ def _job(raw: dict[str, Any]) -> LiveJob:
         metadata={str(k): str(v) for k, v in (raw.get("metadata") or {}).items()},
         training_type=_tier_of(raw.get("trainingType")),
     )
+
+
+def _served_at(date: str | None) -> int | None:
+    """The service's clock (its Date header): what the jobs' timestamps are compared with."""
+    try:
+        return int(parsedate_to_datetime(date).timestamp()) if date else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _who_paused(message: str) -> Literal["person", "azure"]:

@@ -308,3 +308,42 @@ def test_a_150_mb_file_goes_through_the_uploads_api_once(
     writes = stats(fast_emulator)["writes"]
     assert run(capsys, "apply", str(specs), "--emulator", "--yes")[0] == 3
     assert stats(fast_emulator)["writes"] == writes
+
+
+def test_an_upload_part_that_fails_is_retried_on_its_own(
+    use_emulator: RunningEmulator,
+    example,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler.providers import azure
+
+    # Small parts of a small file, so that the part path runs in a second, not on 150 MB.
+    monkeypatch.setattr(azure, "UPLOADS_API_FROM_BYTES", 1024)
+    monkeypatch.setattr(azure, "UPLOAD_PART_BYTES", 4096)
+    faults = {"rules": [{"op": ["UploadFile_Part"], "500": 1, "times": 1}]}
+    assert httpx.post(f"{use_emulator.url}/_emulator/faults", json=faults).status_code == 200
+    specs = example("quickstart")
+    code, _, err = run(capsys, "apply", str(specs), "--emulator", "--yes", "--wait")
+    assert code == 0, err
+    size = (specs / "data" / "travel.jsonl").stat().st_size
+    parts = -(-size // 4096)
+    counted = stats(use_emulator)
+    assert counted["uploads"]["parts"] == parts and counted["uploads"]["completed"] == 1
+    assert counted["operations"]["UploadFile_Part"] == parts + 1  # the faulted one, once more
+
+
+def test_an_expired_developer_deployment_is_named_and_recreated(
+    use_emulator: RunningEmulator,
+    example,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    specs = str(example("developer-tier"))
+    assert run(capsys, "apply", specs, "--emulator", "--yes", "--wait")[0] == 0
+    advance(use_emulator, 25 * 3600)
+    code, out, _ = run(capsys, "plan", specs, "--emulator", "--detailed-exitcode")
+    assert code == 2
+    assert "+ deployment/north/travel-dev  create" in out
+    assert "reason: expired: Developer deployments last 24 hours" in out
+    assert run(capsys, "apply", specs, "--emulator", "--yes", "--wait")[0] == 0
+    assert run(capsys, "plan", specs, "--emulator", "--detailed-exitcode")[0] == 0
