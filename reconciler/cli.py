@@ -398,6 +398,12 @@ def _apply_summary(args: argparse.Namespace, result: ApplyResult) -> str:
     """The last line of apply: what was made, and whether the live state now matches."""
     made = rendering.plural(len(result.done), "change")
     final = result.final
+    if final.held and not final.waits and not final.pending:
+        names = ", ".join(str(c.address) for c in final.held)
+        return (
+            f"Apply made {made}; held by a paused job, and left so until the spec says "
+            f"`paused: false`: {names}."
+        )
     if result.exit_code == ExitCode.IN_PROGRESS:
         waiting = [
             f"{c.address}" + (f" ({c.progress})" if isinstance(c, Wait) and c.progress else "")
@@ -410,12 +416,6 @@ def _apply_summary(args: argparse.Namespace, result: ApplyResult) -> str:
         )
     if getattr(args, "destroy", False):
         return f"Destroy complete: {made} made."
-    if final.held:
-        names = ", ".join(str(c.address) for c in final.held)
-        return (
-            f"Apply made {made}; held by a paused job, and left so until the spec says "
-            f"`paused: false`: {names}."
-        )
     if final.absent:
         names = ", ".join(str(c.address) for c in final.absent)
         return (

@@ -86,7 +86,7 @@ def _grader_lines(plan: Plan) -> list[str]:
     for g in plan.grader_checks:
         verdict = "valid" if g.valid else f"INVALID: {g.message}"
         lines.append(f"  grader check {g.fine_tune}: {g.grader}: {verdict} (the service's check)")
-    return ["", *lines] if lines else []
+    return lines  # after the last change's blank line
 
 
 def _estimate_lines(plan: Plan) -> list[str]:

@@ -32,10 +32,11 @@ def status_rows(
     for ft in desired.fine_tunes:
         acct = _account(live, ft.account)
         job = acct.job_for(ft.key, ft.suffix)
-        rows.append(_job_row(ft.account, str(ft.address), job, syncs.get(str(ft.address), "")))
+        now = float(acct.read_at or time.time())  # the service's clock: timestamps are its
+        rows.append(_job_row(ft.account, str(ft.address), job, syncs.get(str(ft.address), ""), now))
         if show_all:
             rows += [
-                _job_row(ft.account, f"  {j.suffix}", j, "superseded")
+                _job_row(ft.account, f"  {j.suffix}", j, "superseded", now)
                 for j in acct.jobs
                 if j.label == ft.label and j.suffix != ft.suffix
             ]
@@ -78,7 +79,7 @@ def _account(live: LiveState, name: str) -> AccountLive:
     return live.accounts.get(name) or AccountLive(account=name)
 
 
-def _job_row(account: str, resource: str, job: LiveJob | None, sync: str) -> Row:
+def _job_row(account: str, resource: str, job: LiveJob | None, sync: str, now: float) -> Row:
     if job is None:
         return Row(account, resource, "not trained", sync=sync)
     detail = job.fine_tuned_model or ""
@@ -90,10 +91,10 @@ def _job_row(account: str, resource: str, job: LiveJob | None, sync: str) -> Row
         detail = job.pause_reason or "no reason given"
     if job.training_type:
         detail = f"{detail} · {job.training_type} tier".lstrip(" ·")
-    return Row(account, resource, state, _progress(job), detail, sync)
+    return Row(account, resource, state, _progress(job, now), detail, sync)
 
 
-def _progress(job: LiveJob) -> str:
+def _progress(job: LiveJob, now: float) -> str:
     parts = []
     if job.step is not None:
         total = f"/{job.total_steps}" if job.total_steps else ""
@@ -102,21 +103,21 @@ def _progress(job: LiveJob) -> str:
         valid = f" (valid {job.valid_loss:.4f})" if job.valid_loss is not None else ""
         parts.append(f"loss {job.train_loss:.4f}{valid}")
     if job.created_at:
-        end = job.finished_at or time.time()
+        end = job.finished_at or now
         parts.append(f"{_duration(end - job.created_at)} elapsed")
-    eta = _eta(job)
+    eta = _eta(job, now)
     if eta:
         parts.append(f"ETA {eta}")
     return ", ".join(parts)
 
 
-def _eta(job: LiveJob) -> str:
+def _eta(job: LiveJob, now: float) -> str:
     if job.is_terminal or job.is_paused:
         return ""
     if job.estimated_finish:
-        return _duration(max(0.0, job.estimated_finish - time.time()))
+        return _duration(max(0.0, job.estimated_finish - now))
     if job.step and job.total_steps and job.created_at:
-        spent = time.time() - job.created_at
+        spent = now - job.created_at
         return _duration(spent / job.step * (job.total_steps - job.step))
     return ""
 
