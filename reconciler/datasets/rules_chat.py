@@ -27,14 +27,8 @@ def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFa
     if len(example) > 1:  # more than `messages`: tools, functions, unknown keys
         check_top_keys(example, TOP_KEYS, line, found)
         defined = check_tool_definitions(example, "$", line, found)
-    messages = example.get("messages")
-    if not isinstance(messages, list):
-        found.report(
-            "EX_MESSAGES_NOT_LIST", "messages is missing or not a list", line, "$.messages"
-        )
-        return facts
-    if not messages:
-        found.report("EX_MESSAGES_EMPTY", "messages is empty", line, "$.messages")
+    messages = message_list(example, line, found)
+    if messages is None:
         return facts
     roles, trained = check_messages(messages, "$.messages", line, found, defined, facts)
     facts.last_assistant = last_index(roles, "assistant")
@@ -42,6 +36,20 @@ def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFa
     if facts.images:
         check_image_count(facts, line, found)
     return facts
+
+
+def message_list(example: dict[str, Any], line: int, found: Findings) -> list[Any] | None:
+    """The example's `messages`, when it is a non-empty list; reported otherwise."""
+    messages = example.get("messages")
+    if not isinstance(messages, list):
+        found.report(
+            "EX_MESSAGES_NOT_LIST", "messages is missing or not a list", line, "$.messages"
+        )
+        return None
+    if not messages:
+        found.report("EX_MESSAGES_EMPTY", "messages is empty", line, "$.messages")
+        return None
+    return messages
 
 
 def check_top_keys(

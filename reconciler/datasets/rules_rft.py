@@ -11,21 +11,15 @@ from typing import Any
 
 from .facts import ExampleFacts
 from .findings import Findings
-from .rules_chat import check_messages
+from .rules_chat import check_messages, message_list
 from .rules_tools import check_tool_definitions
 
 
 def check_rft(example: dict[str, Any], line: int, found: Findings) -> ExampleFacts:
     facts = ExampleFacts()
     defined = check_tool_definitions(example, "$", line, found) if "tools" in example else None
-    messages = example.get("messages")
-    if not isinstance(messages, list):
-        found.report(
-            "EX_MESSAGES_NOT_LIST", "messages is missing or not a list", line, "$.messages"
-        )
-        return facts
-    if not messages:
-        found.report("EX_MESSAGES_EMPTY", "messages is empty", line, "$.messages")
+    messages = message_list(example, line, found)
+    if messages is None:
         return facts
     roles, _ = check_messages(messages, "$.messages", line, found, defined, facts)
     if roles[-1] != "user":

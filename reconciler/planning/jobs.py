@@ -40,15 +40,8 @@ def _job_change(p: Planning, ft: DesiredFineTune, job: LiveJob | None) -> Change
     if job.is_paused:
         return _paused(ft, job)
     if ft.paused and job.status == "running":
-        return PauseJob(
-            address=ft.address,
-            reason=Reason(
-                why=Why.SPEC_CHANGED,
-                detail=f"paused: true: pause job {job.id} (Azure keeps its checkpoints)",
-                fields=(FieldDiff(path="paused", before=False, after=True),),
-            ),
-            job_id=job.id,
-        )
+        detail = f"pause job {job.id} (Azure keeps its checkpoints)"
+        return PauseJob(address=ft.address, reason=_paused_reason(True, detail), job_id=job.id)
     if job.status == "succeeded":
         return Keep(
             address=ft.address,
@@ -83,23 +76,21 @@ def _paused(ft: DesiredFineTune, job: LiveJob) -> Change:
     who = "a person" if job.paused_by == "person" else "Azure"
     said = f": {job.pause_reason}" if job.pause_reason else ""
     if ft.paused is False:
-        return ResumeJob(
-            address=ft.address,
-            reason=Reason(
-                why=Why.SPEC_CHANGED,
-                detail=f"paused: false: resume job {job.id} (paused by {who}{said})",
-                fields=(FieldDiff(path="paused", before=True, after=False),),
-            ),
-            job_id=job.id,
-        )
+        detail = f"resume job {job.id} (paused by {who}{said})"
+        return ResumeJob(address=ft.address, reason=_paused_reason(False, detail), job_id=job.id)
     if ft.paused:
         detail = f"job {job.id} is paused, as the spec says"
         return Keep(address=ft.address, reason=Reason(why=Why.UP_TO_DATE, detail=detail))
-    detail = f"job {job.id} paused by {who}{said}. Choices: {paused_choices(ft, job)}"
+    detail = f"job {job.id} paused by {who}{said}. Choices: {_paused_choices(ft, job)}"
     return Keep(address=ft.address, reason=Reason(why=Why.PAUSED, detail=detail), live_id=job.id)
 
 
-def paused_choices(ft: DesiredFineTune, job: LiveJob) -> str:
+def _paused_reason(paused: bool, detail: str) -> Reason:
+    diff = FieldDiff(path="paused", before=not paused, after=paused)
+    return Reason(why=Why.SPEC_CHANGED, detail=detail, fields=(diff,))
+
+
+def _paused_choices(ft: DesiredFineTune, job: LiveJob) -> str:
     """What a person can do about a job paused by Azure: resume it, or deploy a checkpoint."""
     choices = ["set `paused: false` to resume it (training, and billing, go on)"]
     if job.checkpoints:
