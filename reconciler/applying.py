@@ -26,7 +26,7 @@ from reconciler.errors import (
     error,
 )
 from reconciler.estimating import CatalogLike
-from reconciler.live import LiveState, LocalRunLive
+from reconciler.live import MAX_ACCOUNT_WORKERS, LiveState, LocalRunLive
 from reconciler.planning import check_guards, plan
 from reconciler.plans import (
     Action,
@@ -229,7 +229,8 @@ class Applier:
         by_account: dict[str, list[Change]] = {}
         for change in changes:
             by_account.setdefault(change.account or f"local:{change.address}", []).append(change)
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_account)))) as pool:
+        workers = max(1, min(MAX_ACCOUNT_WORKERS, len(by_account)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             results = pool.map(self._execute_in_order, by_account.values())
             return [item for batch in results for item in batch]
 

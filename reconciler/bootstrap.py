@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.live import MAX_ACCOUNT_WORKERS
 from reconciler.specs.models import AccountSpec
 
 if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
@@ -36,8 +38,9 @@ def connected(
         url = handle.url
     try:
         provider = AzureProvider(accounts, emulator_url=url)
-        for account in accounts:
-            provider.ensure_account(account)
+        workers = max(1, min(MAX_ACCOUNT_WORKERS, len(accounts)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(provider.ensure_account, accounts))  # re-raises the first failure
         yield provider
     finally:
         if handle is not None:

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict
 
 TERMINAL_JOB_STATES = frozenset({"succeeded", "failed", "cancelled"})
 TAG_KEY_METADATA = "ftops-key"  # the job key, in a job's metadata
+# Accounts are read, ensured and applied in parallel, one thread each up to this many: the
+# calls wait on the network, not on this machine's cores.
+MAX_ACCOUNT_WORKERS = 32
 
 
 class LiveModel(BaseModel):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.desired import DesiredState
-from reconciler.live import AccountLive, LiveState, LocalRunLive
+from reconciler.live import MAX_ACCOUNT_WORKERS, AccountLive, LiveState, LocalRunLive
 from reconciler.providers import CloudProvider
 
 LocalReader = Callable[[str, str], LocalRunLive]
@@ -27,7 +27,7 @@ def read_live(
     current = _current_suffixes(desired) if metrics else {}
     live_accounts: dict[str, AccountLive] = {}
     if accounts and cloud is not None:
-        with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
+        with ThreadPoolExecutor(max_workers=min(MAX_ACCOUNT_WORKERS, len(accounts))) as pool:
             futures = {
                 a: pool.submit(
                     cloud.read_account,
