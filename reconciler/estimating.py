@@ -37,6 +37,11 @@ class ModelFacts(Protocol):
 
 
 class CatalogLike(Protocol):
+    # Sourced figures, or None when the catalog has none.
+    tier_price_factors: Any
+    rft_cost_cap_usd: Any
+    rft_tokens_per_hour: Any
+
     def model(self, model_id: str) -> Any: ...
 
     def fine_tunable_in(self, model_id: str, region: str) -> bool: ...
@@ -126,9 +131,8 @@ def _by_the_hour(
     ft: DesiredFineTune, info: Any, trained: int | None, catalog: CatalogLike
 ) -> dict[str, Any]:
     """RFT is billed per hour of training, and Azure pauses a job once it has cost the cap."""
-    per_hour = getattr(info, "training_usd_per_hour", None) if info else None
-    rate = getattr(catalog, "rft_tokens_per_hour", None)
-    cap = getattr(catalog, "rft_cost_cap_usd", None)
+    per_hour = info.training_usd_per_hour if info else None
+    rate, cap = catalog.rft_tokens_per_hour, catalog.rft_cost_cap_usd
     multiplier = ft.method.hyperparameters.compute_multiplier
     scale = multiplier if isinstance(multiplier, int | float) else 1.0
     hours = max(1.0, trained * scale / rate.value) if trained is not None and rate else None
@@ -147,7 +151,7 @@ def _by_the_hour(
 
 
 def _tier_source(catalog: CatalogLike) -> str:
-    factors = getattr(catalog, "tier_price_factors", None)
+    factors = catalog.tier_price_factors
     if factors is None:
         return "no tier factors in the catalog"
     return "the catalog's tierPriceFactors" + (", an assumption" if factors.assumption else "")
@@ -312,7 +316,7 @@ def _method_and_price(ft: DesiredFineTune, info: Any) -> list[Diagnostic]:
                 f"supported methods: {', '.join(sorted(_methods(info)))}",
             )
         ]
-    if method == "reinforcement" and getattr(info, "training_usd_per_hour", None) is not None:
+    if method == "reinforcement" and info.training_usd_per_hour is not None:
         return []
     if info.training_usd_per_1m_tokens is None:
         return [

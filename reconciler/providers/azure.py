@@ -25,7 +25,7 @@ from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices import models as arm
 
 from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC
-from reconciler.errors import PermanentError, ProviderError, RetryableError
+from reconciler.errors import PermanentError, ProviderError
 from reconciler.live import (
     TAG_KEY_METADATA,
     AccountLive,
@@ -53,7 +53,6 @@ DATA_PLANE_RETRIES = 5
 # (a one-shot upload cannot be retried or resumed), in its 64 MB parts.
 UPLOADS_API_FROM_BYTES = 100 * 1024 * 1024
 UPLOAD_PART_BYTES = 64 * 1024 * 1024
-UPLOAD_PART_ATTEMPTS = 4
 ARM_URL = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -295,8 +294,8 @@ class AzureProvider:
         return _call(upload, f"upload {filename} to {account}")
 
     def _upload_in_parts(self, account: str, filename: str, path: Path) -> str:
-        """The Uploads API: create, add 64 MB parts (each retried on its own), complete with
-        the parts' md5. Same file name, so the file is found by its content as any other."""
+        """The Uploads API: create, add 64 MB parts (each its own request, retried alone), then
+        complete with their md5. Same file name, so it is found by its content as any other."""
         client = self.data(account)
         size = path.stat().st_size
         upload = _call(
@@ -310,25 +309,16 @@ class AzureProvider:
         with path.open("rb") as fh:
             while chunk := fh.read(UPLOAD_PART_BYTES):
                 md5.update(chunk)
-                part_ids.append(self._upload_part(client, upload.id, chunk, len(part_ids) + 1))
+                # One request a part: the SDK retries a failed part on its own (max_retries).
+                what = f"upload part {len(part_ids) + 1} of {upload.id}"
+                part = _call(lambda: client.uploads.parts.create(upload.id, data=chunk), what)
+                part_ids.append(part.id)
         done = _call(
             lambda: client.uploads.complete(upload.id, part_ids=part_ids, md5=md5.hexdigest()),
             f"complete the upload of {filename} to {account}",
         )
         assert done.file is not None, f"upload {upload.id} completed without a file"
         return done.file.id
-
-    @staticmethod
-    def _upload_part(client: openai.OpenAI, upload_id: str, chunk: bytes, number: int) -> str:
-        what = f"upload part {number} of {upload_id}"
-        for attempt in range(1, UPLOAD_PART_ATTEMPTS + 1):
-            try:
-                return _call(lambda: client.uploads.parts.create(upload_id, data=chunk).id, what)
-            except RetryableError:
-                if attempt == UPLOAD_PART_ATTEMPTS:
-                    raise
-                time.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
 
     def create_job(self, account: str, job: TrainJob) -> LiveJob:
         request = job_request(job)
