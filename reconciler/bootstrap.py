@@ -11,11 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.live import MAX_ACCOUNT_WORKERS
-from reconciler.specs.models import AccountSpec
-
 if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
     from reconciler.providers.azure import AzureProvider
+    from reconciler.specs.models import AccountSpec
 
 EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
 
@@ -24,6 +22,7 @@ EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
 def connected(
     accounts: dict[str, AccountSpec], *, emulator: bool, state_dir: Path
 ) -> Iterator[AzureProvider]:
+    from reconciler.live import MAX_ACCOUNT_WORKERS
     from reconciler.providers.azure import AzureProvider
 
     if not emulator:

@@ -23,7 +23,7 @@ import orjson
 
 from reconciler.fileio import file_digest, new_hasher
 
-from .encodings import get_encoding
+from .encodings import get_counter
 from .facts import ExampleFacts
 from .findings import DEFAULT_KEEP, Findings
 from .jsonline import check_duplicate_keys, has_special_token_text, report_invalid
@@ -101,11 +101,7 @@ class ScanResult:
 
 def scan_blocks(blocks: Iterable[bytes], options: ScanOptions, at_file_start: bool) -> ScanResult:
     result = ScanResult(findings=Findings(keep=options.keep))
-    counter = (
-        Counter(options.encoding, get_encoding(options.encoding).encode_ordinary)
-        if options.encoding
-        else None
-    )
+    counter = Counter(options.encoding, get_counter(options.encoding)) if options.encoding else None
     lines = numbered_lines(strip_bom(blocks) if at_file_start else blocks)
     for number, line in lines:
         result.lines = number
@@ -270,7 +266,7 @@ def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> S
 
 def scan_parallel(path: Path, size: int, options: ScanOptions, workers: int) -> ScanResult:
     if options.encoding:
-        get_encoding(options.encoding)  # load once here; forked workers inherit it
+        get_counter(options.encoding)  # load once here; forked workers inherit it
     ranges = line_ranges(path, size, max(RANGE_BYTES, size // (workers * 8)))
     with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
         futures = [pool.submit(scan_range, str(path), start, end, options) for start, end in ranges]

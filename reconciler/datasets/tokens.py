@@ -10,8 +10,8 @@
     legacy       = prompt + completion
 
 `weight`, `type`, `tool_call_id` and other keys are not text the model reads, so they do not
-count. Text goes through `encode_ordinary`: `<|endoftext|>` in user data is plain text, never a
-crash (plain `encode()` raises on it).
+count. Text is counted as `encode_ordinary` encodes it (encodings.get_counter): `<|endoftext|>`
+in user data is plain text, never a crash (plain `encode()` raises on it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ LOW_DETAIL_IMAGE = 85
 MEMO_BYTES = 8 << 20  # characters or bytes of remembered keys
 TILE_TOKENS = 170
 
-Encode = Callable[[str], list[int]]
+CountTokens = Callable[[str], int]
 
 
 class ToolConstants(NamedTuple):
@@ -53,9 +53,9 @@ class Count(NamedTuple):
 class Counter:
     """Counts examples with one encoding; `examples` says how many it tokenized."""
 
-    def __init__(self, encoding_name: str, encode: Encode) -> None:
+    def __init__(self, encoding_name: str, count_tokens: CountTokens) -> None:
         self.encoding_name = encoding_name
-        self.encode = encode
+        self.count_tokens = count_tokens
         self.tools = TOOL_CONSTANTS.get(encoding_name, ToolConstants(7))
         self.examples = 0
         # Roles, system prompts and tool definitions repeat in nearly every example of a real
@@ -81,7 +81,7 @@ class Counter:
         self.examples += 1
         total = 3
         before_trainable = -1
-        repeated, encode = self.repeated, self.encode
+        repeated, count_tokens = self.repeated, self.count_tokens
         for role, text in pairs:
             if before_trainable < 0 and role == "assistant":
                 before_trainable = total
@@ -91,7 +91,7 @@ class Counter:
             if role == "system":
                 total += 3 + role_tokens + self.remembered(text)
             else:
-                total += 3 + role_tokens + len(encode(text))
+                total += 3 + role_tokens + count_tokens(text)
         return Count(total, max(before_trainable, 0), False)
 
     def dpo(self, example: dict[str, Any]) -> Count:
@@ -198,7 +198,7 @@ class Counter:
         return tokens
 
     def text(self, value: Any) -> int:
-        return len(self.encode(value)) if isinstance(value, str) and value else 0
+        return self.count_tokens(value) if isinstance(value, str) and value else 0
 
     def remembered(self, text: Any) -> int:
         if not isinstance(text, str):
