@@ -45,8 +45,13 @@ def bytes_digest(data: bytes) -> str:
 
 def file_digest(path: Path | str) -> str:
     """The digest of a file's bytes, streamed."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    digest = new_hasher()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while read := f.readinto(buffer):
+            digest.update(view[:read])
+    return digest.hexdigest()
 
 
 def is_digest(text: str) -> bool:

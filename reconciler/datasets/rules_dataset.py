@@ -84,9 +84,11 @@ def check_duplicates(scan: ScanResult, single_format: str | None, found: Finding
     Sets of 64-bit hashes keep this at about 60 bytes per example; the earlier line is looked
     up (a C-speed `array.index`) only for the findings that are kept for display.
     """
+    compare_prompts = single_format in ("chat", "completion")
+    if all_distinct(scan.hashes) and (not compare_prompts or all_distinct(scan.prompt_hashes)):
+        return  # the common case, decided at C speed
     examples: set[int] = set()
     prompts: set[int] = set()
-    compare_prompts = single_format in ("chat", "completion")
     lines = scan.example_lines
     for index, (example, prompt) in enumerate(zip(scan.hashes, scan.prompt_hashes, strict=True)):
         if example in examples:
@@ -107,6 +109,10 @@ def check_duplicates(scan: ScanResult, single_format: str | None, found: Finding
                     lines[index],
                 )
             prompts.add(prompt)
+
+
+def all_distinct(hashes: array) -> bool:
+    return len(set(hashes)) == len(hashes)
 
 
 def earlier_line(found: Findings, code: str, lines: array, hashes: array, value: int) -> str:

@@ -103,13 +103,32 @@ def load_file(file: Path, into: Loaded) -> None:
         )
         return
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = compose(text)
     except yaml.YAMLError as exc:
         into.diagnostics.append(_yaml_error(file, exc))
         return
     for node in nodes:
         if node is not None:
             _load_document(file, node, into)
+
+
+# libyaml's composer (PyYAML wheels ship it) builds the same nodes with the same marks about 15x
+# faster than the pure-Python one; tests/specs/test_yaml_loaders.py holds the two equal.
+FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+# Where the two parsers part (found by fuzzing the examples): libyaml takes a tab as a separator,
+# a byte-order mark inside the text and `?` inside a flow collection, which PyYAML rejects, and it
+# places an empty value in a flow mapping one column later. Text with any of these goes to PyYAML.
+_PARSERS_DIFFER = re.compile(r"[\t?]|.\ufeff|:\s*[,}\]]", re.DOTALL)
+
+
+def compose(text: str) -> list[yaml.Node | None]:
+    """The documents of `text` as node trees, every node with its line and column."""
+    if FAST_LOADER is not None and not _PARSERS_DIFFER.search(text):
+        try:
+            return list(yaml.compose_all(text, Loader=FAST_LOADER))
+        except yaml.YAMLError:
+            pass  # the pure-Python parser words and places the error as diagnostics always have
+    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
 
 
 def _yaml_error(file: Path, exc: yaml.YAMLError) -> Diagnostic:
