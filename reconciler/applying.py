@@ -27,7 +27,7 @@ from reconciler.errors import (
 )
 from reconciler.estimating import CatalogLike
 from reconciler.live import MAX_ACCOUNT_WORKERS, LiveState, LocalRunLive
-from reconciler.planning import check_guards, plan
+from reconciler.planning import check_guards, plan, usages_needed
 from reconciler.plans import (
     Action,
     Address,
@@ -48,7 +48,7 @@ from reconciler.plans import (
     same_change,
 )
 from reconciler.providers import CloudProvider
-from reconciler.reading import read_live
+from reconciler.reading import read_live, with_usages
 
 
 class Progress(Protocol):
@@ -121,9 +121,19 @@ class Applier:
         return saved.options if saved is not None else self.options.plan_options
 
     def observe(self, *, metrics: bool = False) -> tuple[LiveState, Plan]:
+        """The live state and the plan from it. Usages are read only for the accounts the plan
+        adds to (a converged fleet reads none), and then the plan is made again with them."""
         reader = self.local.read if self.local else None
         live = read_live(self.desired, self.cloud, reader, metrics=metrics)
-        return live, plan(self.desired, live, self.plan_options, self.catalog)
+        current = plan(self.desired, live, self.plan_options, self.catalog)
+        if self.cloud is not None:
+            counted = with_usages(live, self.cloud, usages_needed(current.changes))
+            if counted is not live:
+                live, current = (
+                    counted,
+                    plan(self.desired, counted, self.plan_options, self.catalog),
+                )
+        return live, current
 
     def review(self) -> Review:
         live, current = self.observe()

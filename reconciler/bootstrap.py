@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,8 +20,12 @@ EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
 @contextmanager
 def connected(
     accounts: dict[str, AccountSpec], *, emulator: bool, state_dir: Path
-) -> Iterator[AzureProvider]:
-    from reconciler.live import MAX_ACCOUNT_WORKERS
+) -> Iterator[AzureProvider | None]:
+    """The provider for `accounts`; None when there are none (local runs only): then neither
+    the SDKs nor an emulator are loaded."""
+    if not accounts:
+        yield None
+        return
     from reconciler.providers.azure import AzureProvider
 
     if not emulator:
@@ -37,9 +40,7 @@ def connected(
         url = handle.url
     try:
         provider = AzureProvider(accounts, emulator_url=url)
-        workers = max(1, min(MAX_ACCOUNT_WORKERS, len(accounts)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(provider.ensure_account, accounts))  # re-raises the first failure
+        provider.ensure_accounts(list(accounts))
         yield provider
     finally:
         if handle is not None:

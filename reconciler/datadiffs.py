@@ -12,10 +12,16 @@ from reconciler.providers import CloudProvider
 
 
 def with_data_diffs(
-    desired: DesiredState, plan: Plan, live: LiveState, cloud: CloudProvider, cache_dir: Path
+    desired: DesiredState,
+    plan: Plan,
+    live: LiveState,
+    cloud: CloudProvider | None,
+    cache_dir: Path,
 ) -> Plan:
     from reconciler.datasets import data_diff
 
+    if cloud is None:  # no accounts: nothing is uploaded
+        return plan
     diffs = []
     for change in plan.changes:
         acct = live.accounts.get(change.account or "")

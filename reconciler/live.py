@@ -113,7 +113,9 @@ class AccountLive(LiveModel):
     files: tuple[LiveFile, ...] = ()
     jobs: tuple[LiveJob, ...] = ()
     deployments: tuple[LiveDeployment, ...] = ()
-    usages: dict[str, LiveUsage] = {}  # by usage name, e.g. OpenAI.FineTunedDeployments
+    # By usage name, e.g. OpenAI.FineTunedDeployments; None: not read, because the plan adds
+    # nothing that a usage counts (reading.with_usages reads them where it does).
+    usages: dict[str, LiveUsage] | None = None
     read_at: int | None = None  # the service's clock at the read (its Date header)
 
     def file_named(self, filename: str) -> LiveFile | None:

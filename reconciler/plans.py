@@ -403,6 +403,11 @@ class PlanOptions(Frozen):
     refresh_only: bool = False  # only what changed outside ftops
 
 
+def kept_because(change: Change, *why: Why) -> bool:
+    """A `Keep` for one of these reasons (absent and held ones are reported, not converged)."""
+    return isinstance(change, Keep) and change.reason.why in why
+
+
 class Plan(Frozen):
     """A saved plan is a contract: `apply --plan` runs only its changes, and only while the specs
     and data (`desired_fingerprint`) and the live state (`live_fingerprint`) are as they were."""
@@ -433,12 +438,12 @@ class Plan(Frozen):
     @property
     def absent(self) -> tuple[Change, ...]:
         """Declared, missing, and left so on purpose (onMissing: warn): never converged."""
-        return tuple(c for c in self.changes if isinstance(c, Keep) and c.reason.why is Why.MISSING)
+        return tuple(c for c in self.changes if kept_because(c, Why.MISSING))
 
     @property
     def held(self) -> tuple[Change, ...]:
         """Paused jobs (and what waits for their models), left so until the spec says resume."""
-        return tuple(c for c in self.changes if isinstance(c, Keep) and c.reason.why is Why.PAUSED)
+        return tuple(c for c in self.changes if kept_because(c, Why.PAUSED))
 
     @property
     def is_converged(self) -> bool:

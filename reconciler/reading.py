@@ -14,6 +14,20 @@ from reconciler.providers import CloudProvider
 LocalReader = Callable[[str, str], LocalRunLive]
 
 
+def with_usages(live: LiveState, cloud: CloudProvider, accounts: frozenset[str]) -> LiveState:
+    """`live` with the usages of `accounts` read (those not read yet), in parallel."""
+    unread = sorted(a for a in accounts if a in live.accounts and live.accounts[a].usages is None)
+    if not unread:
+        return live
+    with ThreadPoolExecutor(max_workers=min(MAX_ACCOUNT_WORKERS, len(unread))) as pool:
+        usages = dict(zip(unread, pool.map(cloud.read_usages, unread), strict=True))
+    accounts_now = {
+        name: acct.model_copy(update={"usages": usages[name]}) if name in usages else acct
+        for name, acct in live.accounts.items()
+    }
+    return live.model_copy(update={"accounts": accounts_now})
+
+
 def read_live(
     desired: DesiredState,
     cloud: CloudProvider | None,

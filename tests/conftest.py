@@ -11,10 +11,15 @@ from reconciler.emulator.server import RunningEmulator, start_background
 from tests.azurite import azurite  # noqa: F401  (session fixture: one Azurite, started on use)
 from tests.helpers import SUBSCRIPTION, arm_client, openai_client
 
+SMALL_PAGES = 2
+
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
-    emu = start_background(state=tmp_path / "emulator.sqlite", record_bodies=True)
+    # Two items a page: every ARM list the tests read crosses a nextLink.
+    emu = start_background(
+        state=tmp_path / "emulator.sqlite", record_bodies=True, arm_page_size=SMALL_PAGES
+    )
     try:
         yield emu
     finally:

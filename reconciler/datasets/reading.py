@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-BLOCK = 1 << 22  # 4 MiB: large enough that per-block overhead vanishes, small for memory
+BLOCK = 1 << 20  # 1 MiB: large enough that per-block overhead vanishes, small for memory
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 HEAD_BYTES = 1 << 16
@@ -35,17 +35,22 @@ def read_blocks(path: Path | str, start: int = 0, end: int | None = None) -> Ite
 def numbered_lines(blocks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line without its `\\n`) for every line, the last one included."""
     number = 0
-    carry = b""
+    carry: list[bytes] = []  # the unfinished line's pieces: a long line is joined once
     for block in blocks:
         lines = block.split(b"\n")
+        if len(lines) == 1:
+            carry.append(lines[0])
+            continue
         if carry:
-            lines[0] = carry + lines[0]
-        carry = lines.pop()
+            carry.append(lines[0])
+            lines[0] = b"".join(carry)
+        carry = [lines.pop()]
         for line in lines:
             number += 1
             yield number, line
-    if carry:
-        yield number + 1, carry
+    last = b"".join(carry)
+    if last:
+        yield number + 1, last
 
 
 def line_ranges(path: Path | str, size: int, target: int) -> list[tuple[int, int]]:

@@ -37,7 +37,10 @@ from reconciler.emulator.store import TABLES, Store, bump, dumps
 
 log = logging.getLogger("reconciler.emulator")
 
-DEFAULT_ARM_PAGE_SIZE = 2
+# How many items a real ARM list page holds is not documented for Microsoft.CognitiveServices (its
+# swagger pages by nextLink with no $top; ARM's guidance: follow nextLink, assume no size). 100
+# is an assumption; the tests' emulators page at 2, so that every list crosses a page boundary.
+DEFAULT_ARM_PAGE_SIZE = 100
 # The request log keeps the newest entries only (a long `ftops emulator` session polls a lot);
 # /_emulator/stats reads counters, which are never trimmed.
 REQUEST_LOG_SIZE = 50_000

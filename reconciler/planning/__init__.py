@@ -2,6 +2,7 @@
 
 from reconciler.planning.core import live_fingerprint, plan
 from reconciler.planning.guards import check_guards
+from reconciler.planning.limits import usages_needed
 from reconciler.plans import PlanOptions
 
-__all__ = ["PlanOptions", "check_guards", "live_fingerprint", "plan"]
+__all__ = ["PlanOptions", "check_guards", "live_fingerprint", "plan", "usages_needed"]

@@ -53,6 +53,20 @@ def check_limits(p: Planning) -> None:
             _check(p, account, acct, limit, live, added)
 
 
+def usages_needed(changes: tuple[Change, ...]) -> frozenset[str]:
+    """The accounts whose usages the plan's checks need: those it adds files or fine-tuned
+    deployments to (the limits Azure reports a usage for). The rest are never read."""
+    return frozenset(
+        c.account
+        for c in changes
+        if c.account is not None
+        and (
+            isinstance(c, UploadFile)
+            or (isinstance(c, PutDeployment) and c.action is Action.CREATE and c.fine_tune)
+        )
+    )
+
+
 def _counts(acct: AccountLive, changes: list[Change]) -> list[tuple[Limit, float, float]]:
     fine_tuned = [d for d in acct.deployments if FINE_TUNED_MARK in (d.model_name or "")]
     by_name = {d.name for d in fine_tuned}
@@ -87,7 +101,7 @@ def _counts(acct: AccountLive, changes: list[Change]) -> list[tuple[Limit, float
 def _check(
     p: Planning, account: str, acct: AccountLive, limit: Limit, live: float, added: float
 ) -> None:
-    reported = acct.usages.get(limit.usage) if limit.usage else None
+    reported = acct.usages.get(limit.usage) if limit.usage and acct.usages else None
     used = reported.current if reported is not None else live
     cap = reported.limit if reported is not None and reported.limit else limit.default
     source = f"account usage {limit.usage}" if reported is not None and reported.limit else SOURCE

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.live import AccountLive, LiveJob
+from reconciler.live import AccountLive, LiveJob, LiveUsage
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.specs.models import Grader, Sku
 
@@ -24,6 +24,8 @@ class CloudProvider(Protocol):
         checkpoints_for: frozenset[str],
         metrics_for: frozenset[str] = frozenset(),
     ) -> AccountLive: ...
+
+    def read_usages(self, account: str) -> dict[str, LiveUsage]: ...
 
     def upload_file(self, account: str, filename: str, path: Path) -> str: ...
 

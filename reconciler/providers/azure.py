@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +21,6 @@ from typing import Any, Literal
 
 import openai
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import ResourceNotFoundError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 from azure.mgmt.cognitiveservices import models as arm
@@ -27,6 +28,7 @@ from azure.mgmt.cognitiveservices import models as arm
 from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC
 from reconciler.errors import PermanentError, ProviderError
 from reconciler.live import (
+    MAX_ACCOUNT_WORKERS,
     TAG_KEY_METADATA,
     AccountLive,
     LiveCheckpoint,
@@ -100,6 +102,7 @@ class AzureProvider:
         self.environ = environ if environ is not None else dict(os.environ)
         self._data: dict[str, openai.OpenAI] = {}
         self._arm: dict[tuple[str, str], CognitiveServicesManagementClient] = {}
+        self._clients_lock = threading.Lock()  # accounts and their lists are read on threads
 
     # --- clients ------------------------------------------------------------------------
 
@@ -112,9 +115,10 @@ class AzureProvider:
         return DefaultAzureCredential(additionally_allowed_tenants=["*"])
 
     def data(self, account: str) -> openai.OpenAI:
-        if account not in self._data:
-            self._data[account] = self._make_data_client(self.accounts[account])
-        return self._data[account]
+        with self._clients_lock:
+            if account not in self._data:
+                self._data[account] = self._make_data_client(self.accounts[account])
+            return self._data[account]
 
     def _make_data_client(self, spec: AccountSpec) -> openai.OpenAI:
         if self.emulator_url:
@@ -147,9 +151,10 @@ class AzureProvider:
     def arm(self, account: str) -> CognitiveServicesManagementClient:
         spec = self.accounts[account]
         key = (spec.subscription, spec.tenant or "")
-        if key not in self._arm:
-            self._arm[key] = self._make_arm_client(spec)
-        return self._arm[key]
+        with self._clients_lock:
+            if key not in self._arm:
+                self._arm[key] = self._make_arm_client(spec)
+            return self._arm[key]
 
     def _make_arm_client(self, spec: AccountSpec) -> CognitiveServicesManagementClient:
         if self.emulator_url:
@@ -178,24 +183,24 @@ class AzureProvider:
         checkpoints_for: frozenset[str] = frozenset(),
         metrics_for: frozenset[str] = frozenset(),
     ) -> AccountLive:
-        client = self.data(account)
-        files = _call(lambda: [_file(f) for f in client.files.list()], f"list files in {account}")
-        listed = _call(
-            lambda: client.fine_tuning.jobs.with_raw_response.list(),
-            f"list fine-tuning jobs in {account}",
-        )
-        served_at = _served_at(listed.headers.get("date"))
-        jobs = _call(
-            lambda: [_job(j.model_dump()) for j in listed.parse()],
-            f"list fine-tuning jobs in {account}",
-        )
-        jobs = [self._with_details(account, j, checkpoints_for, metrics_for) for j in jobs]
+        """Files, jobs and deployments, listed at the same time: each list's pages follow one
+        another (a page's link comes with the page before), the lists need not."""
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            files = pool.submit(self._files, account)
+            jobs = pool.submit(self._jobs, account, checkpoints_for, metrics_for)
+            deployments = pool.submit(self._deployments, account)
+            listed_jobs, served_at = jobs.result()
+            return AccountLive(
+                account=account,
+                files=files.result(),
+                jobs=listed_jobs,
+                deployments=deployments.result(),
+                read_at=served_at,
+            )
+
+    def read_usages(self, account: str) -> dict[str, LiveUsage]:
         mc, rg, name = self._arm_call(account)
-        deployments = _call(
-            lambda: [self._deployment(d) for d in mc.deployments.list(rg, name)],
-            f"list deployments of {account}",
-        )
-        usages = _call(
+        return _call(
             lambda: {
                 u.name.value: LiveUsage(current=u.current_value or 0, limit=u.limit)
                 for u in mc.accounts.list_usages(rg, name).value or []
@@ -203,13 +208,33 @@ class AzureProvider:
             },
             f"list usages of {account}",
         )
-        return AccountLive(
-            account=account,
-            files=tuple(files),
-            jobs=tuple(jobs),
-            deployments=tuple(deployments),
-            usages=usages,
-            read_at=served_at,
+
+    def _files(self, account: str) -> tuple[LiveFile, ...]:
+        client = self.data(account)
+        return _call(
+            lambda: tuple(_file(f) for f in client.files.list()), f"list files in {account}"
+        )
+
+    def _jobs(
+        self, account: str, checkpoints_for: frozenset[str], metrics_for: frozenset[str]
+    ) -> tuple[tuple[LiveJob, ...], int | None]:
+        client = self.data(account)
+        listed = _call(
+            lambda: client.fine_tuning.jobs.with_raw_response.list(),
+            f"list fine-tuning jobs in {account}",
+        )
+        jobs = _call(
+            lambda: [_job(j.model_dump()) for j in listed.parse()],
+            f"list fine-tuning jobs in {account}",
+        )
+        detailed = tuple(self._with_details(account, j, checkpoints_for, metrics_for) for j in jobs)
+        return detailed, _served_at(listed.headers.get("date"))
+
+    def _deployments(self, account: str) -> tuple[LiveDeployment, ...]:
+        mc, rg, name = self._arm_call(account)
+        return _call(
+            lambda: tuple(self._deployment(d) for d in mc.deployments.list(rg, name)),
+            f"list deployments of {account}",
         )
 
     def _with_details(
@@ -390,13 +415,32 @@ class AzureProvider:
             lambda: self.data(account).files.delete(file_id), f"delete file {file_id} in {account}"
         )
 
-    def ensure_account(self, account: str) -> None:
-        """Emulator only: create the account the specs declare (ftops never creates real ones)."""
+    def ensure_accounts(self, accounts: list[str]) -> None:
+        """Emulator only: create the accounts the specs declare that do not exist yet (ftops
+        never creates real ones): one list per resource group, the missing ones in parallel."""
         assert self.emulator_url, "accounts are created only in the emulator"
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for account in accounts:
+            spec = self.accounts[account]
+            where = (spec.subscription, spec.tenant or "", spec.resource_group)
+            groups.setdefault(where, []).append(account)
+        missing = [a for names in groups.values() for a in self._absent(names)]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(MAX_ACCOUNT_WORKERS, len(missing))) as pool:
+                list(pool.map(self._create_account, missing))  # re-raises the first failure
+
+    def _absent(self, accounts: list[str]) -> list[str]:
+        """Those of `accounts` (one client, one resource group) the group does not hold."""
+        mc, rg, _ = self._arm_call(accounts[0])
+        existing = _call(
+            lambda: {a.name for a in mc.accounts.list_by_resource_group(rg)},
+            f"list emulator accounts in {rg}",
+        )
+        return [a for a in accounts if self.accounts[a].account_name not in existing]
+
+    def _create_account(self, account: str) -> None:
         spec = self.accounts[account]
         mc, rg, name = self._arm_call(account)
-        if self._account_exists(mc, rg, name):
-            return
         tags = {EMULATOR_TENANT_TAG: spec.tenant} if spec.tenant else None
         body = arm.Account(
             location=spec.region,
@@ -409,17 +453,6 @@ class AzureProvider:
             lambda: mc.accounts.begin_create(rg, name, body).result(),
             f"create emulator account {name}",
         )
-
-    @staticmethod
-    def _account_exists(mc: CognitiveServicesManagementClient, rg: str, name: str) -> bool:
-        def get() -> bool:
-            try:
-                mc.accounts.get(rg, name)
-            except ResourceNotFoundError:
-                return False
-            return True
-
-        return _call(get, f"read emulator account {name}")
 
     def _aux_headers(self, source: AccountSpec) -> dict[str, str]:
         """Cross-tenant copies carry the source tenant's token in the auxiliary header."""

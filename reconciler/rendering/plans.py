@@ -16,6 +16,7 @@ from reconciler.plans import (
     UploadFile,
     Wait,
     Why,
+    kept_because,
 )
 from reconciler.rendering.diagnostics import plural
 from reconciler.rendering.reasons import reason_text, value_text
@@ -40,7 +41,7 @@ def plan_text(plan: Plan, *, show_noops: bool = False) -> str:
 
 
 def _worth_showing(plan: Plan, change: Change) -> bool:
-    return change.action is not Action.NOOP or change in plan.absent or change in plan.held
+    return change.action is not Action.NOOP or kept_because(change, Why.MISSING, Why.PAUSED)
 
 
 def _change_lines(plan: Plan, change: Change) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler.desired import DesiredState
 from reconciler.live import AccountLive, LiveJob, LiveState
-from reconciler.plans import Action, Plan, Wait
+from reconciler.plans import Action, Plan, Wait, Why, kept_because
 from reconciler.rendering.reasons import reason_text
 
 
@@ -66,9 +66,9 @@ def status_rows(
 
 
 def _sync(plan: Plan, change: Any) -> str:
-    if change in plan.held:
+    if kept_because(change, Why.PAUSED):
         return "held: paused"
-    if change.action is Action.NOOP and change not in plan.absent:
+    if change.action is Action.NOOP and not kept_because(change, Why.MISSING):
         return "in sync"
     if isinstance(change, Wait):
         return "in progress"

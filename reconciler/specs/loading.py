@@ -30,20 +30,23 @@ ENV_ALLOWED = {
 }
 
 
+Mark = tuple[int, int]  # 1-based line and column; a Location is made only for a diagnostic
+
+
 @dataclass(frozen=True)
 class Marks:
     """Source positions of one document: the value node and the key node of every path."""
 
     file: str
-    values: dict[YamlPath, Location]
-    keys: dict[YamlPath, Location]
+    values: dict[YamlPath, Mark]
+    keys: dict[YamlPath, Mark]
 
     def at(self, path: YamlPath, *, key: bool = False) -> Location:
         table = self.keys if key else self.values
         for end in range(len(path), -1, -1):
             found = table.get(path[:end]) or self.values.get(path[:end])
             if found:
-                return found
+                return Location(file=self.file, line=found[0], column=found[1])
         return Location(file=self.file)
 
 
@@ -388,18 +391,21 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.values: dict[YamlPath, Location] = {}
-        self.keys: dict[YamlPath, Location] = {}
+        self.values: dict[YamlPath, Mark] = {}
+        self.keys: dict[YamlPath, Mark] = {}
         self.diagnostics: list[Diagnostic] = []
         self._scalars = yaml.SafeLoader("")
 
     def loc(self, node: yaml.Node) -> Location:
-        return Location(
-            file=self.file, line=node.start_mark.line + 1, column=node.start_mark.column + 1
-        )
+        line, column = self.mark(node)
+        return Location(file=self.file, line=line, column=column)
+
+    @staticmethod
+    def mark(node: yaml.Node) -> Mark:
+        return node.start_mark.line + 1, node.start_mark.column + 1
 
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
-        self.values[path] = self.loc(node)
+        self.values[path] = self.mark(node)
         if node.tag not in _SAFE_TAGS:
             self.diagnostics.append(
                 error(
@@ -431,7 +437,7 @@ class _Builder:
                         "remove one of the two",
                     )
                 )
-            self.keys[(*path, key)] = self.loc(key_node)
+            self.keys[(*path, key)] = self.mark(key_node)
             result[key] = self.build(value_node, (*path, key))
         return result
 

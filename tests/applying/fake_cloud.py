@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.live import AccountLive, LiveDeployment, LiveFile, LiveJob
+from reconciler.live import AccountLive, LiveDeployment, LiveFile, LiveJob, LiveUsage
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.providers.azure import deployment_tags
 from reconciler.specs.models import Grader, Sku
@@ -17,6 +17,7 @@ class FakeCloud:
     accounts: dict[str, AccountLive] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)
     ignore_deployments: bool = False  # a cloud that answers 200 and keeps nothing
+    usage_reads: list[str] = field(default_factory=list)
 
     def _acct(self, account: str) -> AccountLive:
         return self.accounts.setdefault(account, AccountLive(account=account))
@@ -31,7 +32,11 @@ class FakeCloud:
         checkpoints_for: frozenset[str],
         metrics_for: frozenset[str] = frozenset(),
     ) -> AccountLive:
-        return self._acct(account)
+        return self._acct(account).model_copy(update={"usages": None})
+
+    def read_usages(self, account: str) -> dict[str, LiveUsage]:
+        self.usage_reads.append(account)
+        return self._acct(account).usages or {}
 
     def upload_file(self, account: str, filename: str, path: Path) -> str:
         self.writes.append(f"upload {filename}")

@@ -102,3 +102,12 @@ def test_a_valid_grader_is_checked_and_the_job_trains() -> None:
     assert result.exit_code == ExitCode.OK
     assert "validate last-number" in cloud.writes
     assert any(w.startswith("train maths-rft") for w in cloud.writes)
+
+
+def test_usages_are_read_only_for_accounts_the_plan_adds_to() -> None:
+    cloud = FakeCloud()
+    applier("chain-and-regions", cloud, wait=True).run()
+    assert set(cloud.usage_reads) == {"eastus2", "swedencentral"}  # files and deployments added
+    cloud.usage_reads.clear()
+    again = applier("chain-and-regions", cloud, wait=True).run()
+    assert again.final.is_converged and cloud.usage_reads == []  # nothing added: none read

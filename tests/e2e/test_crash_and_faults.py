@@ -100,7 +100,7 @@ def test_twenty_percent_faults_converge_without_duplicates(
     tmp_path: Path, example, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     faults = "429=0.06,500=0.04,503=0.05,drop=0.03,drop_after=0.02,retry_after_ms=20;seed=11"
-    emu = start_background(state=tmp_path / "soak.sqlite", faults=faults)
+    emu = start_background(state=tmp_path / "soak.sqlite", faults=faults, arm_page_size=2)
     try:
         monkeypatch.setenv("FTOPS_EMULATOR_URL", emu.url)
         specs = str(example("chain-and-regions"))

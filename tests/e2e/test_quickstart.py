@@ -117,7 +117,9 @@ def test_apply_converges_through_throttling_and_server_errors(
 ) -> None:
     from reconciler.emulator.server import start_background
 
-    emu = start_background(state=tmp_path / "faulty.sqlite", faults="429=0.2,503=0.1;seed=3")
+    emu = start_background(
+        state=tmp_path / "faulty.sqlite", faults="429=0.2,503=0.1;seed=3", arm_page_size=2
+    )
     try:
         monkeypatch.setenv("FTOPS_EMULATOR_URL", emu.url)
         specs = str(example("quickstart"))
