@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet import Fleet, write  # noqa: E402
+from fleet import Fleet, write
 
 IMPORTS = "import reconciler.cli, openai, azure.mgmt.cognitiveservices"
 
@@ -138,7 +138,8 @@ def apply_row(tmp: Path, accounts: int, per_account: int, latency_ms: int) -> No
         for i in range(accounts):
             solo = Fleet(1, 0, per_account, f"solo-{i:02d}", fine_tunes=False)
             write(solo, tmp / solo.project)
-            took, _ = ftops(url, "apply", ".", "--emulator", "--yes", "--wait", cwd=tmp / solo.project)
+            folder = tmp / solo.project
+            took, _ = ftops(url, "apply", ".", "--emulator", "--yes", "--wait", cwd=folder)
             singles += took
         made = stats(url).get("Deployments_CreateOrUpdate", 0)
     assert made == accounts * per_account, made
