@@ -300,7 +300,7 @@ def _validation_diagnostics(
     kind: str, exc: ValidationError, data: Any, marks: Marks
 ) -> list[Diagnostic]:
     problems = []
-    for err in exc.errors():
+    for err in _closest_members(exc.errors()):
         path = _data_path(data, err["loc"])
         where = ".".join(str(p) for p in ("spec", *path))
         if err["type"] == "extra_forbidden":
@@ -331,6 +331,33 @@ def _validation_diagnostics(
                 )
             )
     return _dedupe(problems)
+
+
+def _closest_members(errors: list[Any]) -> list[Any]:
+    """A value that matches no member of a union gets every member's errors from pydantic;
+    keep those of the member with the fewest, the one the author meant (`{base: x}` lacks a
+    version; it is not a fine-tune reference with an unknown field)."""
+    by_union: dict[tuple[Any, ...], dict[str, int]] = {}
+    for err in errors:
+        union, member = _member(err["loc"])
+        if member is not None:
+            counts = by_union.setdefault(union, {})
+            counts[member] = counts.get(member, 0) + 1
+    closest = {union: min(counts, key=counts.__getitem__) for union, counts in by_union.items()}
+    kept = []
+    for err in errors:
+        union, member = _member(err["loc"])
+        if member is None or closest[union] == member:
+            kept.append(err)
+    return kept
+
+
+def _member(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:
+    """(where the union is, the member's tag): pydantic tags a union member by its class name."""
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part[:1].isupper():
+            return loc[:i], part
+    return loc, None
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> YamlPath:
@@ -420,6 +447,9 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _TIMESTAMP:
+            # Specs hold no dates; `version: 2024-07-18` is a model version, as written.
+            return node.value
         return self._scalars.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
@@ -442,6 +472,7 @@ class _Builder:
         return result
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",

@@ -189,3 +189,30 @@ def test_checkpoint_epoch_must_be_one_azure_keeps(tmp_path: Path, epoch: int, ok
         """,
     )
     assert problems(path) == ([] if ok else [("SPEC_CHECKPOINT_EPOCH", 33, 44)])
+
+
+def test_an_unquoted_model_version_is_the_version_not_a_date(tmp_path: Path) -> None:
+    """YAML reads `2024-07-18` as a date; a spec means the model version it spells."""
+    (tmp_path / "ftops.yaml").write_text(
+        "apiVersion: ftops/v1\nkind: Project\nmetadata: {name: p}\nspec: {}\n---\n"
+        "apiVersion: ftops/v1\nkind: Account\nmetadata: {name: a}\nspec:\n"
+        "  subscription: 00000000-0000-0000-0000-000000000000\n  resourceGroup: rg\n"
+        "  accountName: acct\n  region: eastus2\n  auth: entra\n---\n"
+        "apiVersion: ftops/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+        "  account: a\n  model: {base: gpt-4o-mini, version: 2024-07-18}\n"
+    )
+    loaded = load_paths([tmp_path])
+    assert loaded.diagnostics == []
+    (deployment,) = [d for d in loaded.documents if d.kind == "Deployment"]
+    assert deployment.spec.model.version == "2024-07-18"
+
+
+def test_a_union_value_is_judged_by_the_member_it_is_closest_to(tmp_path: Path) -> None:
+    """`{base: x}` is a base-model reference without its version, not a fine-tune reference
+    with an unknown field `base`."""
+    (tmp_path / "ftops.yaml").write_text(
+        "apiVersion: ftops/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+        "  account: a\n  model: {base: gpt-4o-mini}\n"
+    )
+    found = [(d.code, d.message) for d in load_paths([tmp_path]).diagnostics]
+    assert found == [("SPEC_MISSING_FIELD", "Deployment: spec.model.version is required")]
