@@ -48,7 +48,7 @@ from reconciler.plans import (
     same_change,
 )
 from reconciler.providers import CloudProvider
-from reconciler.reading import read_live, with_usages
+from reconciler.reading import read_live, with_metrics, with_usages
 
 
 class Progress(Protocol):
@@ -153,8 +153,8 @@ class Applier:
                 done.extend(self._execute(runnable))
             elif self._finished(current):
                 smoke = self._smoke_tests(done)
-                if self.options.final_metrics:  # one more read, for the receipt's lineage
-                    live, _ = self.observe(metrics=True)
+                if self.options.final_metrics and self.cloud is not None:
+                    live = with_metrics(live, self.desired, self.cloud)  # the receipt's lineage
                 # A paused job waits for a person's decision: not done, nothing to wait for.
                 code = ExitCode.IN_PROGRESS if current.held else ExitCode.OK
                 return ApplyResult(code, current, done, live, smoke)

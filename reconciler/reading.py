@@ -14,6 +14,28 @@ from reconciler.providers import CloudProvider
 LocalReader = Callable[[str, str], LocalRunLive]
 
 
+def with_metrics(live: LiveState, desired: DesiredState, cloud: CloudProvider) -> LiveState:
+    """`live` with the latest metrics of each fine-tune's finished current job (running ones
+    have theirs): what a receipt records, without listing everything again."""
+    current = _current_suffixes(desired)
+
+    def account(name: str) -> AccountLive:
+        acct = live.accounts[name]
+        wanted = current.get(name, frozenset())
+        jobs = tuple(
+            cloud.with_progress(name, j) if j.is_terminal and j.suffix in wanted else j
+            for j in acct.jobs
+        )
+        return acct.model_copy(update={"jobs": jobs})
+
+    names = sorted(live.accounts)
+    if not names:
+        return live
+    with ThreadPoolExecutor(max_workers=min(MAX_ACCOUNT_WORKERS, len(names))) as pool:
+        accounts = dict(zip(names, pool.map(account, names), strict=True))
+    return live.model_copy(update={"accounts": accounts})
+
+
 def with_usages(live: LiveState, cloud: CloudProvider, accounts: frozenset[str]) -> LiveState:
     """`live` with the usages of `accounts` read (those not read yet), in parallel."""
     unread = sorted(a for a in accounts if a in live.accounts and live.accounts[a].usages is None)

@@ -271,7 +271,7 @@ class AzureProvider:
         if job.is_paused or (job.suffix in checkpoints_for and job.status == "succeeded"):
             job = self.job_with_checkpoints(account, job)
         if job.status == "running" or (job.is_terminal and job.suffix in metrics_for):
-            job = self._with_progress(account, job)
+            job = self.with_progress(account, job)
         if job.is_paused:
             job = self._with_pause_reason(account, job)
         return job
@@ -287,7 +287,7 @@ class AzureProvider:
                 )
         return job
 
-    def _with_progress(self, account: str, job: LiveJob) -> LiveJob:
+    def with_progress(self, account: str, job: LiveJob) -> LiveJob:
         """The newest metrics event of a job: step (of how many), training and validation loss."""
         events = self.data(account).fine_tuning.jobs.list_events(job.id, limit=10)
         for event in _call(lambda: list(events.data), f"list events of {job.id}"):

@@ -18,6 +18,8 @@ class FakeCloud:
     writes: list[str] = field(default_factory=list)
     ignore_deployments: bool = False  # a cloud that answers 200 and keeps nothing
     usage_reads: list[str] = field(default_factory=list)
+    progress_reads: list[str] = field(default_factory=list)
+    account_reads: int = 0
 
     def _acct(self, account: str) -> AccountLive:
         return self.accounts.setdefault(account, AccountLive(account=account))
@@ -32,7 +34,12 @@ class FakeCloud:
         checkpoints_for: frozenset[str],
         metrics_for: frozenset[str] = frozenset(),
     ) -> AccountLive:
+        self.account_reads += 1
         return self._acct(account).model_copy(update={"usages": None})
+
+    def with_progress(self, account: str, job: LiveJob) -> LiveJob:
+        self.progress_reads.append(job.suffix)
+        return job
 
     def read_usages(self, account: str) -> dict[str, LiveUsage]:
         self.usage_reads.append(account)

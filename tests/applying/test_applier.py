@@ -111,3 +111,13 @@ def test_usages_are_read_only_for_accounts_the_plan_adds_to() -> None:
     cloud.usage_reads.clear()
     again = applier("chain-and-regions", cloud, wait=True).run()
     assert again.final.is_converged and cloud.usage_reads == []  # nothing added: none read
+
+
+def test_a_receipts_metrics_come_without_another_full_read() -> None:
+    plain, receipt = FakeCloud(), FakeCloud()
+    applier("quickstart", plain, wait=True).run()
+    result = applier("quickstart", receipt, wait=True, final_metrics=True).run()
+    assert result.exit_code == ExitCode.OK
+    assert receipt.account_reads == plain.account_reads  # the same rounds, no extra read
+    (job,) = receipt.accounts["main"].jobs
+    assert receipt.progress_reads == [job.suffix] and plain.progress_reads == []
