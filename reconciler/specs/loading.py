@@ -447,8 +447,9 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        if node.tag == _TIMESTAMP:
-            # Specs hold no dates; `version: 2024-07-18` is a model version, as written.
+        if node.tag in _AS_WRITTEN:
+            # Strings need no constructor; and specs hold no dates: `version: 2024-07-18` is a
+            # model version, as written.
             return node.value
         return self._scalars.construct_object(node, deep=True)
 
@@ -472,7 +473,7 @@ class _Builder:
         return result
 
 
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_AS_WRITTEN = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"}
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
