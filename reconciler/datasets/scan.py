@@ -8,6 +8,7 @@ the same time: the same pass spread over the cores, each byte read twice from th
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -268,12 +270,20 @@ def scan_parallel(path: Path, size: int, options: ScanOptions, workers: int) -> 
     if options.encoding:
         get_counter(options.encoding)  # load once here; forked workers inherit it
     ranges = line_ranges(path, size, max(RANGE_BYTES, size // (workers * 8)))
-    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        futures = [pool.submit(scan_range, str(path), start, end, options) for start, end in ranges]
-        digest = file_digest(path)  # on this process's core while the workers parse
-        result = ScanResult(findings=Findings(keep=options.keep))
-        for future in futures:
-            result.merge(future.result())
+    # Objects the collector never visits keep their pages shared with the workers (a
+    # collection in a worker would write to every object's header and copy its page).
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
+            starts, ends = zip(*ranges, strict=True)
+            # map submits every range now and lets go of each part once it is merged.
+            parts = pool.map(scan_range, repeat(str(path)), starts, ends, repeat(options))
+            digest = file_digest(path)  # on this process's core while the workers parse
+            result = ScanResult(findings=Findings(keep=options.keep))
+            for part in parts:
+                result.merge(part)
+    finally:
+        gc.unfreeze()
     result.digest = digest
     return result
 
