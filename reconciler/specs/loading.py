@@ -447,6 +447,9 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
         if node.tag in _AS_WRITTEN:
             # Strings need no constructor; and specs hold no dates: `version: 2024-07-18` is a
             # model version, as written.
@@ -456,7 +459,7 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = self._scalars.construct_object(key_node)
+            key = self.scalar(key_node)
             if not isinstance(key, str):
                 key = str(key)
             if key in result:
