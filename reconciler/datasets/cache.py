@@ -29,7 +29,7 @@ class CachedTokens:
 
 
 def tokens_path(cache_dir: Path, digest: str, encoding: str) -> Path:
-    return cache_dir / f"{digest}.{encoding}.r{RULES_VERSION}.tokens"
+    return cache_dir / f"{digest}.{encoding}.r{RULES_VERSION}.u32.tokens"  # 32-bit counts
 
 
 def load_tokens(cache_dir: Path, digest: str, encoding: str) -> CachedTokens | None:
@@ -40,7 +40,7 @@ def load_tokens(cache_dir: Path, digest: str, encoding: str) -> CachedTokens | N
         arrays = []
         offset = 0
         for size in sizes:
-            values = array("Q")
+            values = array("I")
             values.frombytes(body[offset : offset + size * values.itemsize])
             offset += size * values.itemsize
             arrays.append(values)
@@ -52,6 +52,6 @@ def load_tokens(cache_dir: Path, digest: str, encoding: str) -> CachedTokens | N
 def store_tokens(cache_dir: Path, digest: str, encoding: str, cached: CachedTokens) -> None:
     arrays = (cached.tokens, cached.before_trainable, cached.uncertain_lines)
     header = orjson.dumps({"version": RULES_VERSION, "sizes": [len(a) for a in arrays]})
-    body = b"".join(a.tobytes() for a in arrays)
+    body = b"".join(array("I", a).tobytes() for a in arrays)
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs a recount
         write_atomic(tokens_path(cache_dir, digest, encoding), header + b"\n" + body)

@@ -65,15 +65,16 @@ class ScanResult:
     formats: dict[str, int] = field(default_factory=dict)  # format -> first line
     image_examples: int = 0
     first_image_line: int = 0
-    example_lines: array = field(default_factory=lambda: array("Q"))
+    # Line numbers and token counts fit 32 bits: half the memory of 64-bit arrays.
+    example_lines: array = field(default_factory=lambda: array("I"))
     # Python's 64-bit hash() of each example's canonical form and of its prompt part. hash()
     # is salted per interpreter, so these compare only within one process and its forked
     # workers (scan_file never uses spawned workers); nothing stores them.
     hashes: array = field(default_factory=lambda: array("q"))
     prompt_hashes: array = field(default_factory=lambda: array("q"))
-    tokens: array = field(default_factory=lambda: array("Q"))
-    before_trainable: array = field(default_factory=lambda: array("Q"))
-    uncertain_lines: array = field(default_factory=lambda: array("Q"))
+    tokens: array = field(default_factory=lambda: array("I"))
+    before_trainable: array = field(default_factory=lambda: array("I"))
+    uncertain_lines: array = field(default_factory=lambda: array("I"))
     trailing_blanks: list[int] = field(default_factory=list)
     tokenized: int = 0
     digest: str = ""

@@ -25,7 +25,7 @@ import orjson
 from .images import inline_image_size
 
 LOW_DETAIL_IMAGE = 85
-MEMO_BYTES = 2 << 20  # characters or bytes of remembered keys (per worker)
+MEMO_BYTES = 1 << 20  # characters or bytes of remembered keys (per worker)
 TILE_TOKENS = 170
 
 CountTokens = Callable[[str], int]
