@@ -32,18 +32,59 @@ def messy_file(path: Path) -> Path:
     return write_jsonl(path, lines, pad=3)
 
 
-def test_pooled_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = messy_file(tmp_path / "messy.jsonl")
+def odd_lines(path: Path) -> Path:
+    """Lines a range may start or end on: a BOM, lines that are not objects or of no format,
+    DPO, remote images (uncertain counts), whitespace-only lines."""
+    remote = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    lines: list[dict | bytes] = []
+    for i in range(300):
+        lines.append(clean(i))
+        if i % 13 == 0:
+            lines.append(b"[1, 2]")
+        if i % 17 == 0:
+            lines.append(b'{"foo": 1}')
+        if i % 19 == 0:
+            image = [remote, {"type": "text", "text": f"see {i}"}]
+            lines.append(chat(("user", image), ("assistant", "ok")))
+        if i % 23 == 0:
+            lines.append(
+                {
+                    "input": {"messages": [{"role": "user", "content": f"q{i}"}]},
+                    "preferred_output": [{"role": "assistant", "content": "yes"}],
+                    "non_preferred_output": [{"role": "assistant", "content": "no"}],
+                }
+            )
+        if i % 31 == 0:
+            lines.append(b"   ")
+    write_jsonl(path, lines, pad=3)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return path
+
+
+@pytest.mark.parametrize("make", [messy_file, odd_lines])
+def test_pooled_scan_equals_sequential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: object
+) -> None:
+    assert callable(make)
+    path = make(tmp_path / "messy.jsonl")
     sequential = inspect_dataset(path, workers=1, keep=1000)
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(scan, "RANGE_BYTES", 4096)
     pooled = inspect_dataset(path, workers=2, keep=1000)
     assert pooled.diagnostics == sequential.diagnostics
-    assert pooled.tokens == sequential.tokens
+    assert pooled.tokens == sequential.tokens and pooled.tokens is not None
     assert pooled.counts == sequential.counts
     assert pooled.digest == sequential.digest == file_digest(path)
     assert pooled.examples == sequential.examples
-    assert {"SET_DUPLICATE_EXAMPLE", "LINE_BLANK", "LINE_INVALID_JSON"} <= pooled.codes
+    assert pooled.as_json() == sequential.as_json()
+
+
+def test_the_messy_files_hold_what_they_promise(tmp_path: Path) -> None:
+    messy = inspect_dataset(messy_file(tmp_path / "messy.jsonl"), keep=1000)
+    assert {"SET_DUPLICATE_EXAMPLE", "LINE_BLANK", "LINE_INVALID_JSON"} <= messy.codes
+    odd = inspect_dataset(odd_lines(tmp_path / "odd.jsonl"), keep=1000)
+    assert {"FILE_BOM", "LINE_NOT_OBJECT", "EX_UNKNOWN_FORMAT", "FILE_MIXED_FORMATS"} <= odd.codes
+    assert odd.tokens is not None and odd.tokens.uncertain
 
 
 def test_repeats_are_counted_but_capped(tmp_path: Path) -> None:
