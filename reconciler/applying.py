@@ -129,10 +129,8 @@ class Applier:
         if self.cloud is not None:
             counted = with_usages(live, self.cloud, usages_needed(current.changes))
             if counted is not live:
-                live, current = (
-                    counted,
-                    plan(self.desired, counted, self.plan_options, self.catalog),
-                )
+                live = counted
+                current = plan(self.desired, live, self.plan_options, self.catalog)
         return live, current
 
     def review(self) -> Review:
