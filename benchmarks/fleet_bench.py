@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,8 +85,7 @@ def ftops(url: str, *args: str, cwd: Path) -> tuple[float, subprocess.CompletedP
     return took, done
 
 
-def best(runs: int, measure: object) -> float:
-    assert callable(measure)
+def best(runs: int, measure: Callable[[], float]) -> float:
     return min(measure() for _ in range(runs))
 
 

@@ -127,7 +127,7 @@ class Applier:
         live = read_live(self.desired, self.cloud, reader, metrics=metrics)
         current = plan(self.desired, live, self.plan_options, self.catalog)
         if self.cloud is not None:
-            counted = with_usages(live, self.cloud, usages_needed(current.changes))
+            counted = with_usages(live, self.cloud, usages_needed(live, current.changes))
             if counted is not live:
                 live = counted
                 current = plan(self.desired, live, self.plan_options, self.catalog)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from reconciler import rendering  # its modules load on first use
 from reconciler.bootstrap import EMULATOR_URL_ENV
 from reconciler.errors import (
     Diagnostic,
@@ -271,8 +272,6 @@ def _validate_jsonl(path: Path, count_tokens: bool) -> list[Diagnostic]:
 
 
 def report_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
-    from reconciler import rendering
-
     if fmt == "json":
         out.print(rendering.diagnostics_json(diagnostics), markup=False)
         return
@@ -285,7 +284,6 @@ def report_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
-    from reconciler import rendering
     from reconciler.workspace import load_workspace
 
     ws = load_workspace(list(args.paths), count_tokens=not getattr(args, "no_tokens", False))
@@ -355,8 +353,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: Plan, fmt: str, show_noops: bool = False) -> None:
-    from reconciler import rendering
-
     if fmt == "json":
         out.print(rendering.plan_json(plan), markup=False)
     elif fmt == "markdown":
@@ -415,7 +411,6 @@ def _finish_apply(ws: Workspace, args: argparse.Namespace, result: ApplyResult) 
 
 def _apply_summary(args: argparse.Namespace, result: ApplyResult) -> str:
     """The last line of apply: what was made, and whether the live state now matches."""
-    from reconciler import rendering
     from reconciler.plans import Wait
 
     made = rendering.plural(len(result.done), "change")
@@ -561,8 +556,6 @@ class _Progress:
         self.tasks: dict[str, Any] = {}
 
     def planned(self, plan: Plan) -> None:
-        from reconciler import rendering
-
         if not self.quiet:
             err.print(rendering.plan_text(plan), markup=False)
             warnings = [d for d in plan.diagnostics if not d.is_error]
@@ -579,8 +572,6 @@ class _Progress:
 
     def waiting(self, plan: Plan) -> None:
         """Each wait's progress whenever it moves: status, step of total, loss."""
-        from reconciler import rendering
-
         if self.quiet:
             return
         if _fancy(err):
@@ -613,8 +604,6 @@ class _Progress:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
-
-        from reconciler import rendering
 
         if self.bars is None:
             self.bars = Progress(

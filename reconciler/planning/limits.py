@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.errors import Diagnostic, error
-from reconciler.live import AccountLive
+from reconciler.live import AccountLive, LiveState
 from reconciler.planning.state import Planning
 from reconciler.plans import (
     Action,
@@ -53,16 +53,15 @@ def check_limits(p: Planning) -> None:
             _check(p, account, acct, limit, live, added)
 
 
-def usages_needed(changes: tuple[Change, ...]) -> frozenset[str]:
-    """The accounts whose usages the plan's checks need: those it adds files or fine-tuned
-    deployments to (the limits Azure reports a usage for). The rest are never read."""
+def usages_needed(live: LiveState, changes: tuple[Change, ...]) -> frozenset[str]:
+    """The accounts whose reported usages `check_limits` consults: those the plan adds to a
+    limit Azure reports a usage for. The usages of the rest are never read."""
     return frozenset(
-        c.account
-        for c in changes
-        if c.account is not None
-        and (
-            isinstance(c, UploadFile)
-            or (isinstance(c, PutDeployment) and c.action is Action.CREATE and c.fine_tune)
+        name
+        for name, acct in live.accounts.items()
+        if any(
+            limit.usage and added > 0
+            for limit, _, added in _counts(acct, [c for c in changes if c.account == name])
         )
     )
 

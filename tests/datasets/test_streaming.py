@@ -4,6 +4,7 @@ memory does not grow with the file's bytes."""
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -63,9 +64,8 @@ def odd_lines(path: Path) -> Path:
 
 @pytest.mark.parametrize("make", [messy_file, odd_lines])
 def test_pooled_scan_equals_sequential(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: object
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Callable[[Path], Path]
 ) -> None:
-    assert callable(make)
     path = make(tmp_path / "messy.jsonl")
     sequential = inspect_dataset(path, workers=1, keep=1000)
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
