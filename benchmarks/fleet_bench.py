@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import Fleet, write
+from installed import ftops_script
 
 IMPORTS = "import reconciler.cli, openai, azure.mgmt.cognitiveservices"
 
@@ -76,7 +76,7 @@ def stats(url: str) -> dict[str, int]:
 
 def ftops(url: str, *args: str, cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
     env = {**os.environ, "FTOPS_EMULATOR_URL": url}
-    command = [shutil.which("ftops") or "ftops", *args]
+    command = [ftops_script() or "ftops", *args]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     took = time.perf_counter() - started

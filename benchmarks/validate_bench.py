@@ -28,7 +28,6 @@ import argparse
 import os
 import random
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from installed import ftops_script
 
 WORDS = [
     "the",
@@ -223,7 +226,7 @@ def validate_commands(path: Path, no_tokens: bool) -> dict[str, list[str]]:
             str(path),
         ]
     }
-    ftops = shutil.which("ftops")
+    ftops = ftops_script()
     if ftops and cli_validates_jsonl(ftops):
         commands["ftops validate"] = [ftops, "validate", *flags, str(path)]
     return commands

@@ -8,6 +8,7 @@ Data goes to stdout; messages and progress to stderr.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -43,8 +44,17 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def run() -> None:
+    """The `ftops` command: main(), then an exit that spares the collector's last pass over
+    every object a large fleet's plan made (about 0.3 s for 1,000 deployments)."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    gc.unfreeze()  # a process that runs main() again (the tests) gets the last run's objects back
     # The SDKs' own warnings (azure-identity lists every credential it tried) would repeat, at
     # length, what the diagnostic says in one line.
     logging.getLogger("azure").setLevel(logging.CRITICAL)
@@ -287,6 +297,7 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     from reconciler.workspace import load_workspace
 
     ws = load_workspace(list(args.paths), count_tokens=not getattr(args, "no_tokens", False))
+    gc.freeze()  # the specs live until exit: later collections need not walk them again
     if ws.warnings and getattr(args, "format", "text") == "text":
         err.print(rendering.diagnostics_text(ws.warnings), markup=False)
     return ws
