@@ -66,7 +66,9 @@ class Progress(Protocol):
 class LocalRuns(Protocol):
     """Local runs: read from and started in their run directories."""
 
-    def read(self, name: str, key: str) -> LocalRunLive: ...
+    def read(
+        self, name: str, key: str, placement: dict[str, Any] | None = None
+    ) -> LocalRunLive: ...
 
     def start(self, change: StartLocalRun, *, wait: bool) -> str: ...
 
@@ -390,4 +392,4 @@ def _ready(change: Change) -> bool:
 def _long_running(current: Plan) -> bool:
     """Training in flight: not worth holding CI for. A job not started yet is not: its files
     process in seconds to minutes, and then apply starts it."""
-    return any(c.kind in (Kind.FINETUNE, Kind.LOCALRUN) for c in current.waits)
+    return any(c.kind in (Kind.FINETUNE, Kind.LOCALRUN, Kind.TRAININGRUN) for c in current.waits)

@@ -12,18 +12,23 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
     from reconciler.providers.azure import AzureProvider
-    from reconciler.specs.models import AccountSpec
+    from reconciler.specs.models import AccountSpec, MLWorkspaceSpec
 
 EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
 
 
 @contextmanager
 def connected(
-    accounts: dict[str, AccountSpec], *, emulator: bool, state_dir: Path
+    accounts: dict[str, AccountSpec],
+    *,
+    emulator: bool,
+    state_dir: Path,
+    workspaces: dict[str, MLWorkspaceSpec] | None = None,
 ) -> Iterator[AzureProvider | None]:
-    """The provider for `accounts`; None when there are none (local runs only): then neither
-    the SDKs nor an emulator are loaded."""
-    if not accounts:
+    """The provider for `accounts` (and the Azure ML `workspaces` runs are placed on); None when
+    there are neither (local runs only): then neither the SDKs nor an emulator are loaded."""
+    workspaces = workspaces or {}
+    if not accounts and not workspaces:
         yield None
         return
     from reconciler.providers.azure import AzureProvider
@@ -41,6 +46,10 @@ def connected(
     try:
         provider = AzureProvider(accounts, emulator_url=url)
         provider.ensure_accounts(list(accounts))
+        if workspaces:
+            from reconciler.providers.azureml import ensure_emulator_workspaces
+
+            ensure_emulator_workspaces(url, workspaces)
         yield provider
     finally:
         if handle is not None:

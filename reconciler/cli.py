@@ -306,7 +306,12 @@ def _workspace(args: argparse.Namespace) -> Workspace:
 def _connected(ws: Workspace, args: argparse.Namespace) -> Any:
     from reconciler.bootstrap import connected
 
-    return connected(ws.desired.accounts, emulator=args.emulator, state_dir=ws.state_dir)
+    return connected(
+        ws.desired.accounts,
+        emulator=args.emulator,
+        state_dir=ws.state_dir,
+        workspaces=ws.desired.placed_workspaces,
+    )
 
 
 def _applier(

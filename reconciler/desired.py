@@ -24,6 +24,7 @@ from reconciler.specs.models import (
     FineTuneSpec,
     LocalRunSpec,
     Method,
+    MLWorkspaceSpec,
     Policy,
     ProjectSpec,
     Sku,
@@ -126,10 +127,19 @@ class DesiredLocalRun(Desired):
     key: str
     spec: dict[str, Any]
     location: Location
+    kind: str = "LocalRun"  # or TrainingRun: the same run, as the document names it
+    workspace: MLWorkspaceSpec | None = None  # where compute.azureML places it
 
     @property
     def address(self) -> Address:
-        return Address(kind=Kind.LOCALRUN, name=self.name)
+        kind = Kind.TRAININGRUN if self.kind == "TrainingRun" else Kind.LOCALRUN
+        return Address(kind=kind, name=self.name)
+
+    @property
+    def placement(self) -> dict[str, Any] | None:
+        """The resolved compute.azureML, when the run is placed on a cluster."""
+        placed = self.spec["spec"]["compute"].get("azureML")
+        return dict(placed) if placed else None
 
 
 class DesiredState(Desired):
@@ -143,10 +153,17 @@ class DesiredState(Desired):
     fine_tunes: tuple[DesiredFineTune, ...]  # upstream before downstream
     deployments: tuple[DesiredDeployment, ...]
     local_runs: tuple[DesiredLocalRun, ...] = ()
+    ml_workspaces: dict[str, MLWorkspaceSpec] = {}
 
     @property
     def policy(self) -> Policy:
         return self.project_spec.policy
+
+    @property
+    def placed_workspaces(self) -> dict[str, MLWorkspaceSpec]:
+        """The MLWorkspaces that runs are placed on (compute.azureML)."""
+        names = {r.placement["workspace"] for r in self.local_runs if r.placement}
+        return {n: self.ml_workspaces[n] for n in sorted(names) if n in self.ml_workspaces}
 
     def fine_tune(self, name: str) -> DesiredFineTune:
         return next(f for f in self.fine_tunes if f.name == name)
@@ -175,12 +192,23 @@ def build_desired(
         fine_tunes=fine_tunes,
         deployments=tuple(_deployment(d, fine_tunes) for d in by_kind["Deployment"]),
         local_runs=local_runs,
+        ml_workspaces={d.name: d.spec for d in by_kind["MLWorkspace"]},
     )
 
 
 def _by_kind(documents: list[Document]) -> dict[str, list[Document]]:
     kinds: dict[str, list[Document]] = {
-        k: [] for k in ("Project", "Account", "Dataset", "FineTune", "Deployment", "LocalRun")
+        k: []
+        for k in (
+            "Project",
+            "Account",
+            "Dataset",
+            "FineTune",
+            "Deployment",
+            "LocalRun",
+            "TrainingRun",
+            "MLWorkspace",
+        )
     }
     for doc in documents:
         kinds[doc.kind].append(doc)

@@ -34,10 +34,12 @@ class Kind(StrEnum):
     FINETUNE = "finetune"
     DEPLOYMENT = "deployment"
     LOCALRUN = "localrun"
+    TRAININGRUN = "trainingrun"  # LocalRun's new name: the address says which the spec wrote
 
 
 class Address(Frozen):
-    """`kind/account/name` (`localrun/name` for local runs): one resource, printable, parsable."""
+    """`kind/account/name` (`trainingrun/name` or `localrun/name` for runs): one resource,
+    printable, parsable."""
 
     kind: Kind
     account: str | None = None
@@ -57,7 +59,8 @@ class Address(Frozen):
         if not isinstance(value, str):
             return value
         kind, _, rest = value.partition("/")
-        account, _, name = rest.rpartition("/") if kind != Kind.LOCALRUN else ("", "", rest)
+        local = kind in (Kind.LOCALRUN, Kind.TRAININGRUN)
+        account, _, name = rest.rpartition("/") if not local else ("", "", rest)
         return {"kind": kind, "account": account or None, "name": name}
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from reconciler.desired import DesiredState
 from reconciler.live import MAX_ACCOUNT_WORKERS, AccountLive, LiveState, LocalRunLive
 from reconciler.providers import CloudProvider
 
-LocalReader = Callable[[str, str], LocalRunLive]
+LocalReader = Callable[[str, str, dict[str, Any] | None], LocalRunLive]  # name, key, placement
 
 
 def with_metrics(live: LiveState, desired: DesiredState, cloud: CloudProvider) -> LiveState:
@@ -74,7 +75,7 @@ def read_live(
                 for a in accounts
             }
             live_accounts = {a: f.result() for a, f in futures.items()}
-    runs = {r.name: local(r.name, r.key) for r in desired.local_runs} if local else {}
+    runs = {r.name: local(r.name, r.key, r.placement) for r in desired.local_runs} if local else {}
     return LiveState(accounts=live_accounts, local_runs=runs, read_at=int(time.time()))
 
 

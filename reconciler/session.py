@@ -23,12 +23,24 @@ def applier_for(
 ) -> Applier:
     from reconciler.providers.local import LocalRunner, LocalRuns
 
-    local = LocalRuns(
+    here = LocalRuns(
         ws.root,
         timeout_s=options.timeout_s,
         on_progress=on_local_progress,
         runner=LocalRunner(env=local_env),
     )
+    local: Any = here
+    if ws.desired.placed_workspaces:
+        from reconciler.providers.cluster_runs import ClusterRuns, PlacedRuns
+
+        cluster = ClusterRuns(
+            ws.root,
+            ws.desired.placed_workspaces,
+            emulator_url=getattr(cloud, "emulator_url", None),
+            project=ws.desired.project,
+            timeout_s=options.timeout_s,
+        )
+        local = PlacedRuns(here, cluster)
     return Applier(
         desired=ws.desired,
         cloud=cloud if ws.desired.accounts else None,

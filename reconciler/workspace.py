@@ -25,6 +25,7 @@ from reconciler.specs.models import (
     FineTuneSpec,
     Grader,
     LocalRunSpec,
+    MLWorkspaceSpec,
     MultiGrader,
     PythonGrader,
 )
@@ -348,6 +349,13 @@ def _fetched(doc: Document, url: str, cache: Path, problems: list[Diagnostic]) -
         return None
 
 
+def _workspace_doc(ws: _Loading, name: str) -> MLWorkspaceSpec | None:
+    return next(
+        (d.spec for d in ws.documents if isinstance(d.spec, MLWorkspaceSpec) and d.name == name),
+        None,
+    )
+
+
 def desired_local_runs(ws: _Loading, facts: dict[str, DatasetFacts]) -> list[DesiredLocalRun]:
     """Local runs with their keys: base model, tokenizer, template and data digests included."""
     from reconciler import localruns
@@ -389,5 +397,16 @@ def desired_local_runs(ws: _Loading, facts: dict[str, DatasetFacts]) -> list[Des
             base_dir=here,
             cache_dir=cache,
         )
-        runs.append(DesiredLocalRun(name=doc.name, key=key, spec=resolved, location=doc.location))
+        placed = spec.compute.azure_ml
+        workspace = _workspace_doc(ws, placed.workspace) if placed else None
+        runs.append(
+            DesiredLocalRun(
+                name=doc.name,
+                key=key,
+                spec=resolved,
+                location=doc.location,
+                kind=doc.kind,
+                workspace=workspace,
+            )
+        )
     return runs

@@ -139,6 +139,8 @@ class Emulator:
             return _unknown_route(request.method, path, arm, path_exists)
         if route.plane == "arm":
             return _check_arm(request, route)
+        if route.plane == "blob":
+            return None  # the blob handlers check their own authorization
         return _check_data_plane(request, route)
 
     async def _fault(self, request: Request, route: Route) -> Reply | str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from reconciler.emulator import (
     arm_accounts,
     arm_deployments,
+    azureml,
+    blobs,
     controls,
     files,
     graders,
@@ -17,6 +19,8 @@ from reconciler.emulator.routing import (
     ARM_SWAGGER,
     DATA_PLANE_PREVIEW,
     DATA_PLANE_STABLE,
+    ML_MFE_SWAGGER,
+    ML_WORKSPACE_SWAGGER,
     PREVIEW,
     V1,
     Handler,
@@ -80,6 +84,99 @@ def _arm(method: str, path: str, operation: str, handler: Handler, swagger: bool
         "arm",
         ARM_VERSIONS,
     )
+
+
+# The api-versions azure-ai-ml 1.x sends (each operation group pins its own); the responses follow
+# the stable 2024-04-01 contract, which the contract tests check them against.
+ML_VERSIONS = (
+    "2022-10-01",
+    "2023-04-01",
+    "2023-04-01-preview",
+    "2023-06-01-preview",
+    "2023-08-01-preview",
+    "2023-10-01",
+    "2024-01-01-preview",
+    "2024-04-01",
+    "2024-04-01-preview",
+    "2024-07-01-preview",
+    "2024-10-01",
+    "2024-10-01-preview",
+    "2025-01-01-preview",
+    "2025-04-01",
+    "2025-04-01-preview",
+)
+_WS = (
+    _SUB + "/resourceGroups/{resourceGroupName}/providers/Microsoft.MachineLearningServices"
+    "/workspaces/{workspaceName}"
+)
+
+
+def _ml(method: str, path: str, operation: str, handler: Handler, mfe: bool = True) -> Route:
+    swagger = ML_MFE_SWAGGER if mfe else ML_WORKSPACE_SWAGGER
+    return Route(method, _WS + path, operation, handler, (swagger,), _WS + path, "arm", ML_VERSIONS)
+
+
+def azureml_routes() -> list[Route]:
+    code = "/codes/{name}/versions/{version}"
+    env = "/environments/{name}/versions/{version}"
+    data = "/data/{name}/versions/{version}"
+    job = "/jobs/{id}"
+    return [
+        _ml("GET", "", "Workspaces_Get", azureml.workspace_get, mfe=False),
+        _ml("PUT", "", "Workspaces_CreateOrUpdate", azureml.workspace_put, mfe=False),
+        _ml("GET", "/computes/{computeName}", "Compute_Get", azureml.compute_get, mfe=False),
+        _ml("PUT", "/computes/{computeName}", "Compute_CreateOrUpdate", azureml.compute_put, False),
+        _ml("GET", "/datastores", "Datastores_List", azureml.datastore_list),
+        _ml("GET", "/datastores/{name}", "Datastores_Get", azureml.datastore_get),
+        _ml(
+            "POST",
+            "/datastores/{name}/listSecrets",
+            "Datastores_ListSecrets",
+            azureml.datastore_secrets,
+        ),
+        _ml(
+            "GET",
+            "/codes/{name}/versions",
+            "CodeVersions_List",
+            azureml.version_lister("code_version"),
+        ),
+        _ml("GET", code, "CodeVersions_Get", azureml.version_getter("code_version")),
+        _ml("PUT", code, "CodeVersions_CreateOrUpdate", azureml.version_putter("code_version")),
+        _ml(
+            "POST",
+            code + "/startPendingUpload",
+            "CodeVersions_CreateOrGetStartPendingUpload",
+            azureml.start_pending_upload,
+        ),
+        _ml("GET", env, "EnvironmentVersions_Get", azureml.version_getter("environment_version")),
+        _ml(
+            "PUT",
+            env,
+            "EnvironmentVersions_CreateOrUpdate",
+            azureml.version_putter("environment_version"),
+        ),
+        _ml("GET", data, "DataVersions_Get", azureml.version_getter("data_version")),
+        _ml("PUT", data, "DataVersions_CreateOrUpdate", azureml.version_putter("data_version")),
+        _ml("GET", "/jobs", "Jobs_List", azureml.job_list),
+        _ml("GET", job, "Jobs_Get", azureml.job_get),
+        _ml("PUT", job, "Jobs_CreateOrUpdate", azureml.job_put),
+        _ml("POST", job + "/cancel", "Jobs_Cancel", azureml.job_cancel),
+    ]
+
+
+def blob_routes() -> list[Route]:
+    """The embedded blob service (blobs.py): no swagger (Azure Storage's is XML, and Azurite is
+    what tests of the blob client against the full service use)."""
+    container = blobs.PREFIX + "/{storageAccount}/{container}"
+    blob = container + "/{blobPath+}"
+    return [
+        Route("PUT", container, "Blob_CreateContainer", blobs.container_put, plane="blob"),
+        Route("GET", container, "Blob_ListBlobs", blobs.container_get, plane="blob"),
+        Route("PUT", blob, "Blob_Put", blobs.blob_put, plane="blob"),
+        Route("GET", blob, "Blob_Get", blobs.blob_get, plane="blob"),
+        Route("HEAD", blob, "Blob_GetProperties", blobs.blob_head, plane="blob"),
+        Route("DELETE", blob, "Blob_Delete", blobs.blob_delete, plane="blob"),
+    ]
 
 
 def _control(method: str, path: str, name: str, handler: Handler) -> Route:
@@ -209,4 +306,4 @@ def control_routes() -> list[Route]:
 
 
 def all_routes() -> list[Route]:
-    return control_routes() + arm_routes() + data_plane_routes()
+    return control_routes() + blob_routes() + arm_routes() + azureml_routes() + data_plane_routes()

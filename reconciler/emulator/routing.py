@@ -25,6 +25,11 @@ ARM_SWAGGER = (
     "cognitiveservices/resource-manager/Microsoft.CognitiveServices/stable/2025-09-01/"
     "cognitiveservices.json"
 )
+ML_DIR = (
+    "machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2024-04-01"
+)
+ML_MFE_SWAGGER = f"{ML_DIR}/mfe.json"
+ML_WORKSPACE_SWAGGER = f"{ML_DIR}/machineLearningServices.json"
 
 
 @dataclass
@@ -151,13 +156,16 @@ class Route:
     handler: Handler
     swagger: tuple[str, ...] = ()  # swagger files (relative to shared/contracts) defining it
     swagger_path: str | None = None  # the path as the swagger spells it
-    plane: str = "data"  # data | arm | control
+    plane: str = "data"  # data | arm | blob | control
     api_versions: tuple[str, ...] = ()
     regex: re.Pattern[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         pattern = re.sub(
-            r"\{([^}]+)\}", lambda m: f"(?P<{_group(m.group(1))}>[^/]+)", self.template
+            r"\{([^}]+)\}",
+            # `{name+}` takes the rest of the path, slashes included (a blob's name).
+            lambda m: f"(?P<{_group(m.group(1))}>{'.+' if m.group(1).endswith('+') else '[^/]+'})",
+            self.template,
         )
         object.__setattr__(self, "regex", re.compile(f"^{pattern}$", re.IGNORECASE))
 

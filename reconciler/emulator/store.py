@@ -128,6 +128,40 @@ CREATE TABLE IF NOT EXISTS requests (
     request_body TEXT,
     response_body TEXT
 );
+CREATE TABLE IF NOT EXISTS blob_containers (
+    account TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (account, name)
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    account TEXT NOT NULL,
+    container TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content BLOB NOT NULL,
+    metadata TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content_md5 TEXT,
+    created_at REAL NOT NULL,
+    modified_at REAL NOT NULL,
+    PRIMARY KEY (account, container, name)
+);
+CREATE TABLE IF NOT EXISTS blob_blocks (
+    account TEXT NOT NULL,
+    container TEXT NOT NULL,
+    name TEXT NOT NULL,
+    block_id TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (account, container, name, block_id)
+);
+CREATE TABLE IF NOT EXISTS ml_resources (
+    scope TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL COLLATE NOCASE,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    modified_at REAL NOT NULL,
+    PRIMARY KEY (scope, kind, name)
+);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
@@ -144,6 +178,10 @@ TABLES = (
     "requests",
     "counters",
     "meta",
+    "blob_containers",
+    "blobs",
+    "blob_blocks",
+    "ml_resources",
 )
 
 

@@ -71,19 +71,24 @@ def _device_checks(
 def _batch_checks(spec: LocalRunSpec, location: Location | None) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     hp, compute = spec.hyperparameters, spec.compute
-    per_step = hp.per_device_batch_size * compute.num_processes
+    per_step = hp.per_device_batch_size * compute.world_size
+    processes = (
+        f"instanceCount × processesPerInstance {compute.world_size}"
+        if compute.azure_ml
+        else f"numProcesses {compute.num_processes}"
+    )
     if hp.batch_size % per_step:
         out.append(
             error(
                 "LOCAL_BATCH_NOT_DIVISIBLE",
                 f"batchSize {hp.batch_size} is not a multiple of perDeviceBatchSize "
-                f"{hp.per_device_batch_size} × numProcesses {compute.num_processes} = {per_step}",
+                f"{hp.per_device_batch_size} × {processes} = {per_step}",
                 location,
                 "the effective batch (part of the run's identity) must be "
                 "perDeviceBatchSize × gradient accumulation × numProcesses; pick divisors",
             )
         )
-    if compute.num_processes > 1 and compute.launcher == "python":
+    if compute.num_processes > 1 and compute.launcher == "python" and not compute.azure_ml:
         out.append(
             error(
                 "LOCAL_LAUNCHER_NEEDED",

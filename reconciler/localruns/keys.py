@@ -170,7 +170,7 @@ def _normalised_hyperparameters(spec: LocalRunSpec) -> dict[str, Any]:
 def run_identity(spec: LocalRunSpec, digests: RunDigests) -> dict[str, Any]:
     """What the key hashes: everything that changes the adapter, nothing about placement."""
     return {
-        "kind": "LocalRun",
+        "kind": "LocalRun",  # TrainingRun's first name: renaming it here would retrain every run
         "recipe": RECIPE_VERSION,
         "base": {
             "weights": digests.base.weights,
@@ -198,7 +198,7 @@ def run_key(spec: LocalRunSpec, digests: RunDigests) -> str:
 def gradient_accumulation(spec: LocalRunSpec, world_size: int | None = None) -> int:
     """Effective batch = perDevice × gradAccum × world; `check_local_run` checks it divides."""
     hp = spec.hyperparameters
-    world = world_size or spec.compute.num_processes
+    world = world_size or spec.compute.world_size
     return max(1, hp.batch_size // (hp.per_device_batch_size * world))
 
 
@@ -243,7 +243,7 @@ def resolved_run_spec(
             "valid": digests.valid,
         },
         "plan": {
-            "worldSize": spec.compute.num_processes,
+            "worldSize": spec.compute.world_size,
             "perDeviceBatchSize": spec.hyperparameters.per_device_batch_size,
             "gradientAccumulation": gradient_accumulation(spec),
         },

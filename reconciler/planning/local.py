@@ -27,7 +27,8 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait
         return Keep(address=run.address, reason=reason, live_id=run.key)
     if phase == "running":
         step = f"step {live.step}/{live.max_steps}" if live and live.step else "running"
-        reason = Reason(why=Why.IN_PROGRESS, detail="training locally")
+        where = live.detail if live and live.detail and "Azure ML" in live.detail else None
+        reason = Reason(why=Why.IN_PROGRESS, detail=where or "training locally")
         return Wait(
             address=run.address,
             reason=reason,

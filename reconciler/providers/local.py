@@ -193,7 +193,7 @@ class LocalRuns:
         self.on_progress = on_progress
         self.runner = runner or LocalRunner()
 
-    def read(self, name: str, key: str) -> LocalRunLive:
+    def read(self, name: str, key: str, placement: dict[str, Any] | None = None) -> LocalRunLive:
         state = self.runner.state(localruns.run_dir(self.root, name, key), verify=True)
         return LocalRunLive(
             name=name,

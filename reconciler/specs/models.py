@@ -583,6 +583,38 @@ class LocalHyperparameters(SpecModel):
     """DPO only: the strength of the KL penalty."""
 
 
+DEFAULT_AML_IMAGE = "mcr.microsoft.com/azureml/curated/acpt-pytorch-2.2-cuda12.1:latest"
+
+
+class AzureMLPlacement(SpecModel):
+    """Run the recipe as an Azure ML command job on a compute cluster instead of this machine.
+    The same trainer runs there (several instances through torchrun); its adapter and results
+    are downloaded into the run directory. Not part of the run key: moving a finished run
+    between here and a cluster does not retrain it.
+    """
+
+    workspace: Name
+    """The MLWorkspace (metadata.name) whose compute cluster runs the job."""
+    cluster: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,31}$")
+    """The compute cluster's name in the workspace. ftops never creates or resizes clusters
+    (except in the emulator); plan checks it exists with this VM size and enough nodes.
+    """
+    instance_type: str = Field(pattern=r"^Standard_[A-Za-z0-9_]+$")
+    """The cluster's VM size, e.g. Standard_NC24ads_A100_v4."""
+    instance_count: int = Field(default=1, ge=1, le=100)
+    """Nodes the job runs on."""
+    processes_per_instance: int = Field(default=1, ge=1, le=16)
+    """Training processes per node (its GPUs). Several in all: torchrun on every node."""
+    image: str = DEFAULT_AML_IMAGE
+    """The job's container image. It must provide torch, transformers and peft at the versions of
+    ftops's [local] extra; ftops's own code travels with the job.
+    """
+
+    @property
+    def world_size(self) -> int:
+        return self.instance_count * self.processes_per_instance
+
+
 class Compute(SpecModel):
     """Placement: where and how the run executes. Not part of the run key."""
 
@@ -592,6 +624,14 @@ class Compute(SpecModel):
     """Data-parallel processes (GPUs)."""
     launcher: Literal["python", "accelerate", "torchrun"] = "python"
     """python (one process), accelerate or torchrun (several)."""
+    azure_ml: AzureMLPlacement | None = Field(default=None, alias="azureML")
+    """Run on an Azure ML compute cluster (see AzureMLPlacement); device, numProcesses and
+    launcher then apply only when the run is placed back here.
+    """
+
+    @property
+    def world_size(self) -> int:
+        return self.azure_ml.world_size if self.azure_ml else self.num_processes
 
 
 class LocalOutputs(SpecModel):
@@ -606,8 +646,9 @@ class LocalOutputs(SpecModel):
 
 
 class LocalRunSpec(SpecModel):
-    """A LoRA/QLoRA fine-tune run on the local machine's GPU (or CPU), producing an adapter under
-    .ftops/runs/.
+    """A LoRA/QLoRA fine-tune run of a local base model, on this machine's GPU (or CPU) or on an
+    Azure ML compute cluster (compute.azureML), producing an adapter under .ftops/runs/.
+    `TrainingRun` is its name; `LocalRun`, the first one, is still read.
     """
 
     base_model: Annotated[
@@ -633,6 +674,27 @@ class LocalRunSpec(SpecModel):
     """Evaluation and checkpoint cadence."""
 
 
+# --- MLWorkspace ---------------------------------------------------------------------------
+
+
+class MLWorkspaceSpec(SpecModel):
+    """An existing Azure Machine Learning workspace (or AI Foundry hub project) whose compute
+    clusters run TrainingRuns. ftops never creates or deletes workspaces (except in the
+    emulator).
+    """
+
+    subscription: Annotated[str, Where("ARM id of the workspace")]
+    """The Azure subscription id that holds the workspace."""
+    resource_group: Annotated[str, Where("ARM id of the workspace")]
+    """The resource group that holds the workspace."""
+    workspace_name: Annotated[
+        str, Where("ARM id of the workspace"), Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$")
+    ]
+    """The workspace's name."""
+    region: str
+    """The workspace's Azure region (e.g. eastus2)."""
+
+
 # --- Envelope ------------------------------------------------------------------------------
 
 
@@ -654,8 +716,20 @@ SPEC_CLASSES: dict[str, type[SpecModel]] = {
     "FineTune": FineTuneSpec,
     "Deployment": DeploymentSpec,
     "LocalRun": LocalRunSpec,
+    "TrainingRun": LocalRunSpec,
+    "MLWorkspace": MLWorkspaceSpec,
 }
 
 MultiGrader.model_rebuild()
 
-Kind = Literal["Project", "Account", "Dataset", "FineTune", "Deployment", "LocalRun"]
+Kind = Literal[
+    "Project",
+    "Account",
+    "Dataset",
+    "FineTune",
+    "Deployment",
+    "LocalRun",
+    "TrainingRun",
+    "MLWorkspace",
+]
+RUN_KINDS = ("TrainingRun", "LocalRun")  # one spec, two names: TrainingRun's first was LocalRun

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from reconciler.errors import Diagnostic, error
 from reconciler.specs.loading import Document
 from reconciler.specs.models import (
+    RUN_KINDS,
     DeploymentSpec,
     FineTunedModelRef,
     FineTuneRef,
@@ -15,6 +16,11 @@ from reconciler.specs.models import (
     LocalRunSpec,
 )
 
+_RUN_REFERENCES = (
+    (("trainingData",), "Dataset"),
+    (("validationData",), "Dataset"),
+    (("compute", "azureML", "workspace"), "MLWorkspace"),
+)
 # (kind, field path) → the kind the field refers to.
 REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
     "FineTune": (
@@ -24,7 +30,8 @@ REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
         (("baseModel", "fineTune"), "FineTune"),
     ),
     "Deployment": ((("account",), "Account"), (("model", "fineTune"), "FineTune")),
-    "LocalRun": ((("trainingData",), "Dataset"), (("validationData",), "Dataset")),
+    "LocalRun": _RUN_REFERENCES,
+    "TrainingRun": _RUN_REFERENCES,
 }
 
 
@@ -121,7 +128,9 @@ def _check_unique(documents: list[Document]) -> list[Diagnostic]:
     seen: dict[tuple[str, str], Document] = {}
     problems = []
     for doc in documents:
-        first = seen.setdefault((doc.kind, doc.name), doc)
+        # A TrainingRun and a LocalRun (its old name) share one run directory per name.
+        kind = "TrainingRun" if doc.kind in RUN_KINDS else doc.kind
+        first = seen.setdefault((kind, doc.name), doc)
         if first is not doc:
             problems.append(
                 error(

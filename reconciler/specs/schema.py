@@ -39,6 +39,8 @@ KEY_NAMES: dict[str, str] = {
     "FineTune": "job key",
     "Deployment": "`ftops-key` tag",
     "LocalRun": "run key",
+    "TrainingRun": "run key",
+    "MLWorkspace": "",
 }
 
 ENV_REF_PATTERN = ENV_REF.pattern  # anywhere in the value; the loader substitutes it

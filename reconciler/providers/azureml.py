@@ -1,0 +1,289 @@
+"""Azure Machine Learning through its own SDKs: `azure-ai-ml` for workspaces, clusters, assets
+and jobs, `azure-storage-blob` for the workspace's default datastore.
+
+Real Azure: `DefaultAzureCredential` for both (identity-based datastore access; no key ever
+leaves Azure). The emulator: the SDK's cloud metadata points every call at it, an authentication
+policy sends its token over http (the SDK refuses Bearer tokens without TLS otherwise), and the
+datastore's emulator "key" (no secret) signs the blob calls. `azure-ai-ml` takes two seconds to
+import: only commands with a run placed on a cluster load this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import FtopsError
+from reconciler.specs.models import MLWorkspaceSpec
+
+ML_API_VERSION = "2024-04-01"
+RUNNING = (
+    "NotStarted",
+    "Queued",
+    "Preparing",
+    "Starting",
+    "Provisioning",
+    "Running",
+    "Finalizing",
+    "CancelRequested",
+)
+
+
+class AzureMLError(FtopsError):
+    """An Azure ML call failed, or the workspace is not as the specs need it."""
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    name: str
+    size: str
+    max_instances: int
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    name: str
+    status: str
+    error: str | None
+    studio_url: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING
+
+
+class _EmulatorAuth:
+    """An authentication policy for the emulator: its token, over plain http."""
+
+    def __init__(self) -> None:
+        from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+        class Policy(SansIOHTTPPolicy):
+            def on_request(self, request: Any) -> None:
+                request.context.options.pop("enforce_https", None)
+                request.http_request.headers["Authorization"] = "Bearer emulator"
+
+        self.policy = Policy()
+
+
+class _EmulatorCredential:
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        import time
+
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("emulator", int(time.time()) + 3600)
+
+
+class MLWorkspace:
+    """One workspace: its clusters, its default datastore, its assets and jobs."""
+
+    def __init__(self, spec: MLWorkspaceSpec, *, emulator_url: str | None = None) -> None:
+        self.spec = spec
+        self.emulator_url = emulator_url.rstrip("/") if emulator_url else None
+        self._lock = threading.Lock()
+
+    @property
+    def arm_id(self) -> str:
+        s = self.spec
+        return (
+            f"/subscriptions/{s.subscription}/resourceGroups/{s.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{s.workspace_name}"
+        )
+
+    @cached_property
+    def ml(self) -> Any:
+        from azure.ai.ml import MLClient
+
+        s = self.spec
+        options: dict[str, Any] = {"enable_telemetry": False, "show_progress": False}
+        if self.emulator_url is None:
+            from azure.identity import DefaultAzureCredential
+
+            return MLClient(
+                DefaultAzureCredential(),
+                s.subscription,
+                s.resource_group,
+                s.workspace_name,
+                **options,
+            )
+        url = self.emulator_url
+        # A cloud of its own per emulator port: the SDK registers clouds process-wide by name.
+        port = url.rsplit(":", 1)[-1]
+        metadata = {
+            "azure_portal": url,
+            "resource_manager": url + "/",
+            "active_directory": url,
+            "aml_resource_id": url + "/",
+            "storage_endpoint": "core.windows.net",
+            "registry_discovery_endpoint": url,
+        }
+        return MLClient(
+            credential=_EmulatorCredential(),
+            subscription_id=s.subscription,
+            resource_group_name=s.resource_group,
+            workspace_name=s.workspace_name,
+            cloud=f"ftops-emulator-{port}",
+            cloud_metadata=metadata,
+            authentication_policy=_EmulatorAuth().policy,
+            **options,
+        )
+
+    # --- the workspace and its clusters ---------------------------------------------------
+
+    def exists(self) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.ml.workspaces.get(self.spec.workspace_name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def cluster(self, name: str) -> ClusterFacts | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self.ml.compute.get(name)
+        except ResourceNotFoundError:
+            return None
+        return ClusterFacts(
+            name=name,
+            size=str(getattr(found, "size", "") or ""),
+            max_instances=int(getattr(found, "max_instances", 0) or 0),
+        )
+
+    def create_cluster(self, name: str, size: str, max_instances: int) -> None:
+        """Only the emulator's clusters are made by ftops (as its accounts are)."""
+        from azure.ai.ml.entities import AmlCompute
+
+        cluster = AmlCompute(name=name, size=size, min_instances=0, max_instances=max_instances)
+        self.ml.compute.begin_create_or_update(cluster).result()
+
+    # --- the default datastore ---------------------------------------------------------------
+
+    @cached_property
+    def container(self) -> Any:
+        """The default datastore's blob container, as azure-storage-blob's ContainerClient."""
+        from azure.storage.blob import ContainerClient
+
+        store = self.ml.datastores.get_default()
+        account, name = store.account_name, store.container_name
+        if self.emulator_url is None:
+            from azure.identity import DefaultAzureCredential
+
+            url = f"https://{account}.blob.{store.endpoint}"
+            return ContainerClient(url, name, credential=DefaultAzureCredential())
+        from azure.core.credentials import AzureNamedKeyCredential
+
+        secrets = self.ml.datastores.get(store.name, include_secrets=True).credentials
+        key = AzureNamedKeyCredential(account, secrets.account_key)
+        return ContainerClient(f"{self.emulator_url}/blob/{account}", name, credential=key)
+
+    def datastore_uri(self, path: str) -> str:
+        return f"azureml://datastores/workspaceblobstore/paths/{path}"
+
+    def has_blob(self, name: str, size: int) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self.container.get_blob_client(name).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return int(found.size) == size
+
+    def put_file(self, path: Path, name: str) -> bool:
+        """Upload `path` to blob `name` unless it is there with that size (names are content
+        addresses: the same name holds the same bytes). True when it uploaded."""
+        size = path.stat().st_size
+        if self.has_blob(name, size):
+            return False
+        with path.open("rb") as data:
+            self.container.upload_blob(name, data, overwrite=True, length=size)
+        return True
+
+    def download_prefix(self, prefix: str, into: Path) -> list[Path]:
+        written = []
+        for item in self.container.list_blobs(name_starts_with=prefix):
+            relative = str(item.name)[len(prefix) :].lstrip("/")
+            if not relative:
+                continue
+            target = into / relative
+            if not target.resolve().is_relative_to(into.resolve()):
+                raise AzureMLError(f"job output {item.name!r} would land outside {into}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                self.container.download_blob(item.name).readinto(out)
+            written.append(target)
+        return written
+
+    # --- assets ------------------------------------------------------------------------------
+
+    def data_version(self, name: str, version: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.ml.data.get(name, version=version)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def register_data(self, name: str, version: str, uri: str, folder: bool) -> None:
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        kind = AssetTypes.URI_FOLDER if folder else AssetTypes.URI_FILE
+        self.ml.data.create_or_update(Data(name=name, version=version, path=uri, type=kind))
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def job(self, name: str) -> JobFacts | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = self.ml.jobs.get(name)
+        except ResourceNotFoundError:
+            return None
+        properties = dict(getattr(found, "properties", None) or {})
+        error = properties.get("ftops.emulator.error") or properties.get("error")
+        studio = (getattr(found, "services", None) or {}).get("Studio")
+        return JobFacts(
+            name=name,
+            status=str(getattr(found.status, "value", found.status)),  # an enum, or a string
+            error=str(error) if error else None,
+            studio_url=getattr(studio, "endpoint", None),
+        )
+
+    def submit(self, job: Any) -> None:
+        self.ml.jobs.create_or_update(job)
+
+    def cancel(self, name: str) -> None:
+        self.ml.jobs.begin_cancel(name).result()
+
+
+def ensure_emulator_workspaces(url: str, workspaces: dict[str, MLWorkspaceSpec]) -> None:
+    """The emulator's workspaces exist once named (as its accounts do); real ones are never
+    created by ftops. A workspace that is there is only read."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": "Bearer emulator", "Content-Type": "application/json"}
+    for spec in workspaces.values():
+        ws = MLWorkspace(spec, emulator_url=url)
+        address = f"{ws.emulator_url}{ws.arm_id}?api-version={ML_API_VERSION}"
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - the emulator, on loopback
+                urllib.request.Request(address, headers=headers), timeout=30
+            ):
+                continue
+        except urllib.error.HTTPError as missing:
+            if missing.code != 404:
+                raise
+        body = json.dumps({"location": spec.region}).encode()
+        create = urllib.request.Request(address, data=body, method="PUT", headers=headers)
+        with urllib.request.urlopen(create, timeout=30) as reply:  # noqa: S310 - loopback
+            reply.read()

@@ -1,0 +1,396 @@
+"""Training runs placed on an Azure ML compute cluster (`compute.azureML`), and the runner that
+sends each run to where its spec places it.
+
+A placed run is the same recipe as a local one: the same `spec.lock.json`, the same trainer
+(`python -m reconciler.training.remote`, through torchrun when it has several processes), the
+same run directory. What happens on apply, each step finding what an earlier (or crashed) apply
+left:
+
+1. the inputs (base model folder, data files, chat template) and a snapshot of ftops's code go to
+   the workspace's default datastore under content addresses (`ftops/…/{sha256}/…`), uploaded only
+   when absent, and are registered as versioned assets (name, version = digest) only when absent;
+2. the job is named from the run key (`ftops-{name}-{key[:12]}`): a second apply finds it instead
+   of submitting another; it is waited on like a fine-tune (exit 3 without `--wait`);
+3. once it has completed, its output folder is downloaded into the run directory, `outputs.json`
+   last (the commit marker), and the run reads as succeeded wherever it is placed next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import localruns
+from reconciler.errors import FtopsError
+from reconciler.fileio import file_digest, write_json_atomic
+from reconciler.live import LocalRunLive
+from reconciler.plans import StartLocalRun
+from reconciler.providers.azureml import JobFacts, MLWorkspace
+from reconciler.specs.models import MLWorkspaceSpec
+
+CODE_ASSET = "ftops-trainer"
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+PACKAGE = Path(__file__).resolve().parent.parent  # reconciler/
+_SKIP_IN_SNAPSHOT = ("__pycache__", "emulator")
+
+
+class ClusterRunError(FtopsError):
+    """A run placed on a cluster could not be submitted, or it failed there."""
+
+
+def job_name(name: str, key: str) -> str:
+    return f"ftops-{name}-{key[:12]}"
+
+
+def output_prefix(name: str, key: str) -> str:
+    return f"ftops/runs/{name}/{key[:16]}/"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local file and the content address it is stored under."""
+
+    path: Path
+    blob: str
+
+
+# --- the code snapshot ----------------------------------------------------------------------
+
+
+def code_files(package: Path = PACKAGE) -> list[Path]:
+    """ftops's own modules and data (the trainer imports a few of them), not the emulator."""
+    return sorted(
+        p
+        for p in package.rglob("*")
+        if p.is_file()
+        and not any(part in _SKIP_IN_SNAPSHOT for part in p.relative_to(package).parts)
+        and p.suffix != ".pyc"
+    )
+
+
+def code_digest(files: list[Path], package: Path = PACKAGE) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def folder_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
+# --- one run's job --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlacedRun:
+    """What a run's job needs: its inputs' content addresses, its command, its output folder."""
+
+    name: str
+    key: str
+    lock: dict[str, Any]
+    placement: dict[str, Any]
+
+    @property
+    def job_name(self) -> str:
+        return job_name(self.name, self.key)
+
+    @property
+    def paths(self) -> dict[str, Any]:
+        return dict(self.lock["paths"])
+
+    def inputs(self) -> dict[str, tuple[Path, str, bool]]:
+        """Input name → (local path, content address, is a folder)."""
+        paths = self.paths
+        base = Path(paths["baseModelDir"])
+        found = {"base": (base, f"ftops/models/{folder_digest(base)[:32]}/", True)}
+        for name, key in (("train", "training"), ("valid", "validation"), ("template", None)):
+            value = paths.get(key) if key else paths.get("chatTemplateFile")
+            if value:
+                path = Path(value)
+                digest = file_digest(path)
+                found[name] = (path, f"ftops/files/{digest}/{path.name}", False)
+        return found
+
+    def command(self, inputs: dict[str, Any]) -> str:
+        args = ["--lock spec.lock.json", "--base ${{inputs.base}}", "--train ${{inputs.train}}"]
+        args += ["--valid ${{inputs.valid}}"] if "valid" in inputs else []
+        args += ["--template ${{inputs.template}}"] if "template" in inputs else []
+        args.append("--out ${{outputs.run}}")
+        nodes = int(self.placement["instanceCount"])
+        per_node = int(self.placement["processesPerInstance"])
+        module = "-m reconciler.training.remote " + " ".join(args)
+        if nodes * per_node == 1:
+            return f"python {module}"
+        # Azure ML starts one process per node (processCountPerInstance 1) with MASTER_ADDR,
+        # MASTER_PORT and NODE_RANK set; torchrun then starts the node's processes.
+        return (
+            f"python -m torch.distributed.run --nnodes {nodes} --nproc_per_node {per_node} "
+            "--node_rank $NODE_RANK --master_addr $MASTER_ADDR --master_port $MASTER_PORT " + module
+        )
+
+
+class ClusterRuns:
+    """Reads, submits, follows and downloads runs placed on Azure ML clusters."""
+
+    def __init__(
+        self,
+        root: Path,
+        workspaces: dict[str, MLWorkspaceSpec],
+        *,
+        emulator_url: str | None = None,
+        project: str = "ftops",
+        timeout_s: float | None = None,
+        poll_interval_s: float = 2.0,
+        on_progress: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.specs = workspaces
+        self.emulator_url = emulator_url
+        self.project = project
+        self.timeout_s = timeout_s
+        self.poll_interval_s = poll_interval_s if not emulator_url else min(poll_interval_s, 0.5)
+        self.on_progress = on_progress
+        self._workspaces: dict[str, MLWorkspace] = {}
+
+    def workspace(self, name: str) -> MLWorkspace:
+        if name not in self._workspaces:
+            self._workspaces[name] = MLWorkspace(self.specs[name], emulator_url=self.emulator_url)
+        return self._workspaces[name]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read(self, name: str, key: str, placement: dict[str, Any]) -> LocalRunLive:
+        """Succeeded when the run directory has the outputs (wherever they were made); else
+        the job's state: missing, running, completed (partial: outputs to download), failed."""
+        run_dir = localruns.run_dir(self.root, name, key)
+        state = localruns.read_run_state(run_dir, verify=True)
+        if state.phase == "succeeded":
+            return _live(name, key, "succeeded", state.describe())
+        job = self.workspace(placement["workspace"]).job(job_name(name, key))
+        where = f"Azure ML {placement['workspace']}/{placement['cluster']}"
+        if job is None:
+            return _live(name, key, "missing", None)
+        if job.running:
+            return _live(name, key, "running", f"{job.status} on {where} (job {job.name})")
+        if job.status == "Completed":
+            return _live(name, key, "partial", f"completed on {where}: outputs to download")
+        detail = f"job {job.name} {job.status} on {where}" + (f": {job.error}" if job.error else "")
+        return _live(name, key, "failed", detail)
+
+    # --- applying --------------------------------------------------------------------------
+
+    def start(self, change: StartLocalRun, *, wait: bool) -> str:
+        placement = dict(change.spec["spec"]["compute"]["azureML"])
+        run = PlacedRun(change.name, change.key, change.spec, placement)
+        ws = self.workspace(placement["workspace"])
+        job = ws.job(run.job_name)
+        if job is not None and not job.running and job.status != "Completed":
+            # The job's name is its run key's: the same recipe cannot be submitted twice.
+            raise ClusterRunError(
+                f"Azure ML job {run.job_name} {job.status}: {job.error or 'no reason given'}",
+                code="LOCALRUN_FAILED",
+                hint="change the recipe (a new seed, for one) to train a new run; "
+                "the failed job stays in the workspace for its logs",
+            )
+        if job is None:
+            self._check_cluster(ws, placement)
+            self._submit(ws, run)
+            job = ws.job(run.job_name)
+        if job is not None and job.running and not wait:
+            return f"submitted to Azure ML as job {run.job_name} ({job.status})"
+        if job is not None and job.running:
+            job = self._wait(ws, run)
+        if job is None or job.status != "Completed":
+            raise ClusterRunError(
+                f"Azure ML job {run.job_name} ended {job.status if job else 'missing'}"
+                + (f": {job.error}" if job and job.error else ""),
+                code="LOCALRUN_FAILED",
+                hint=(job.error if job else None) or "see the job in Azure ML studio",
+            )
+        return self._download(ws, run)
+
+    def _check_cluster(self, ws: MLWorkspace, placement: dict[str, Any]) -> None:
+        name, size = placement["cluster"], placement["instanceType"]
+        count = int(placement["instanceCount"])
+        cluster = ws.cluster(name)
+        if cluster is None and self.emulator_url:
+            ws.create_cluster(name, size, count)
+            return
+        if cluster is None:
+            raise ClusterRunError(
+                f"compute cluster {name!r} does not exist in workspace {ws.spec.workspace_name}",
+                code="AML_CLUSTER_MISSING",
+                hint=f"az ml compute create --name {name} --type amlcompute --size {size} "
+                f"--min-instances 0 --max-instances {count}",
+            )
+        if cluster.size.lower() != size.lower() or cluster.max_instances < count:
+            raise ClusterRunError(
+                f"compute cluster {name!r} is {cluster.size} with at most "
+                f"{cluster.max_instances} nodes; the run asks for {count} × {size}",
+                code="AML_CLUSTER_MISMATCH",
+                hint="point compute.azureML at a cluster of that size, or resize the cluster",
+            )
+
+    def _submit(self, ws: MLWorkspace, run: PlacedRun) -> None:
+        from azure.ai.ml import Input, Output, command
+        from azure.ai.ml.entities import Environment
+
+        inputs = {}
+        for input_name, (path, address, folder) in run.inputs().items():
+            asset = self._ensure_input(ws, input_name, path, address, folder)
+            kind = "uri_folder" if folder else "uri_file"
+            inputs[input_name] = Input(type=kind, path=asset)
+        code = self._ensure_code(ws, run)
+        placement = run.placement
+        job = command(
+            name=run.job_name,
+            display_name=run.name,
+            experiment_name=f"ftops-{self.project}",
+            code=code,
+            command=run.command(inputs),
+            inputs=inputs,
+            outputs={
+                "run": Output(
+                    type="uri_folder", path=ws.datastore_uri(output_prefix(run.name, run.key))
+                )
+            },
+            environment=Environment(image=placement["image"]),
+            environment_variables=OFFLINE_ENV,
+            compute=placement["cluster"],
+            instance_count=int(placement["instanceCount"]),
+            distribution={"type": "pytorch", "process_count_per_instance": 1},
+            tags={"ftops-project": self.project, "ftops-run-key": run.key},
+        )
+        ws.submit(job)
+
+    def _ensure_input(
+        self, ws: MLWorkspace, input_name: str, path: Path, address: str, folder: bool
+    ) -> str:
+        """`azureml:{asset}:{version}`: uploaded and registered only when absent."""
+        digest = address.split("/")[2]
+        asset, version = f"ftops-{input_name}", digest[:16]
+        if not ws.data_version(asset, version):
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if folder else [path]
+            for file in files:
+                blob = address + file.relative_to(path).as_posix() if folder else address
+                ws.put_file(file, blob)
+            ws.register_data(asset, version, ws.datastore_uri(address), folder)
+        return f"azureml:{asset}:{version}"
+
+    def _ensure_code(self, ws: MLWorkspace, run: PlacedRun) -> str:
+        """The ARM id of the code version holding ftops's modules and this run's lock."""
+        files = code_files()
+        lock = localruns.canonical_json(run.lock).encode()
+        digest = hashlib.sha256(code_digest(files).encode() + lock).hexdigest()
+        version = digest[:16]
+        code_id = f"{ws.arm_id}/codes/{CODE_ASSET}/versions/{version}"
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            # azure-ai-ml keeps its code-asset operations private (jobs use them internally).
+            ws.ml._code.get(CODE_ASSET, version)
+            return code_id
+        except ResourceNotFoundError:
+            pass
+        prefix = f"ftops/code/{digest}/"
+        with tempfile.TemporaryDirectory(prefix="ftops-lock-") as tmp:
+            lock_file = Path(tmp) / localruns.SPEC_LOCK
+            lock_file.write_bytes(lock)
+            ws.put_file(lock_file, prefix + localruns.SPEC_LOCK)
+        for path in files:
+            ws.put_file(path, prefix + "reconciler/" + path.relative_to(PACKAGE).as_posix())
+        from azure.ai.ml.entities._assets import Code  # not exported either
+
+        code = Code(name=CODE_ASSET, version=version, path=ws.datastore_uri(prefix))
+        ws.ml._code.create_or_update(code)
+        return code_id
+
+    def _wait(self, ws: MLWorkspace, run: PlacedRun) -> JobFacts | None:
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        seen = None
+        while True:
+            job = ws.job(run.job_name)
+            if job is None or not job.running:
+                return job
+            if self.on_progress and job.status != seen:
+                self.on_progress(run.name, f"{job.status} on Azure ML (job {job.name})")
+            seen = job.status
+            if deadline is not None and time.monotonic() > deadline:
+                raise ClusterRunError(
+                    f"timed out waiting for Azure ML job {run.job_name} ({job.status})",
+                    code="LOCAL_RUN_TIMEOUT",
+                )
+            time.sleep(self.poll_interval_s)
+
+    def _download(self, ws: MLWorkspace, run: PlacedRun) -> str:
+        """The job's output folder into the run directory, `outputs.json` last."""
+        run_dir = localruns.run_dir(self.root, run.name, run.key)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ftops-download-", dir=run_dir.parent) as tmp:
+            staged = Path(tmp)
+            ws.download_prefix(output_prefix(run.name, run.key), staged)
+            if not (staged / localruns.OUTPUTS).exists():
+                raise ClusterRunError(
+                    f"Azure ML job {run.job_name} completed without {localruns.OUTPUTS}",
+                    code="LOCALRUN_FAILED",
+                    hint="see the job's user_logs in Azure ML studio",
+                )
+            for path in sorted(staged.rglob("*"), key=lambda p: p.name == localruns.OUTPUTS):
+                if path.is_dir() or path.name in (localruns.SPEC_LOCK, localruns.LOCK):
+                    continue
+                target = run_dir / path.relative_to(staged)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if path.name == localruns.OUTPUTS:
+                    write_json_atomic(run_dir / localruns.SPEC_LOCK, run.lock)
+                shutil.move(path, target)
+        state = localruns.read_run_state(run_dir, verify=True)
+        if state.phase != "succeeded":
+            raise ClusterRunError(
+                f"the outputs of Azure ML job {run.job_name} do not verify ({state.phase})",
+                code="LOCALRUN_FAILED",
+            )
+        return f"{state.describe()} on Azure ML (job {run.job_name}), downloaded"
+
+
+def _live(name: str, key: str, phase: str, detail: str | None) -> LocalRunLive:
+    return LocalRunLive(name=name, key=key, phase=phase, detail=detail)
+
+
+class PlacedRuns:
+    """The runner apply uses: each run goes where its spec places it (this machine, or an
+    Azure ML cluster), and a run whose outputs are in its run directory is done wherever it
+    is placed next."""
+
+    def __init__(self, local: Any, cluster: ClusterRuns | None) -> None:
+        self.local = local
+        self.cluster = cluster
+
+    def read(self, name: str, key: str, placement: dict[str, Any] | None = None) -> LocalRunLive:
+        if placement is None or self.cluster is None:
+            return self.local.read(name, key)
+        return self.cluster.read(name, key, placement)
+
+    def start(self, change: StartLocalRun, *, wait: bool) -> str:
+        if change.spec["spec"]["compute"].get("azureML") is None:
+            return self.local.start(change, wait=wait)
+        if self.cluster is None:
+            raise ClusterRunError(f"{change.name} is placed on Azure ML, and no workspace is open")
+        return self.cluster.start(change, wait=wait)
