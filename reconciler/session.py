@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.applying import Applier, ApplyOptions, Progress
+from reconciler.errors import FtopsError
 from reconciler.localruns import LocalRunState
 from reconciler.providers import CloudProvider
 from reconciler.workspace import Workspace
@@ -31,6 +32,7 @@ def applier_for(
     )
     local: Any = here
     if ws.desired.placed_workspaces:
+        _need_azure_ml()
         from reconciler.providers.cluster_runs import ClusterRuns, PlacedRuns
 
         cluster = ClusterRuns(
@@ -49,6 +51,17 @@ def applier_for(
         catalog=ws.catalog,
         local=local if ws.desired.local_runs else None,
     )
+
+
+def _need_azure_ml() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("azure.ai.ml") is None:
+        raise FtopsError(
+            "runs placed on Azure ML (compute.azureML) need the Azure ML SDK",
+            code="AML_SDK_MISSING",
+            hint="pip install 'ftops[azureml]'",
+        )
 
 
 class Quiet:

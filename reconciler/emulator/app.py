@@ -46,6 +46,9 @@ DEFAULT_ARM_PAGE_SIZE = 100
 REQUEST_LOG_SIZE = 50_000
 
 
+READS = ("GET", "HEAD")  # a blob's properties are read with HEAD
+
+
 class Emulator:
     """One emulated Azure: a state file, a simulated clock, faults and the routes."""
 
@@ -124,7 +127,7 @@ class Emulator:
         without an await between them, so concurrent requests cannot both slip through."""
         while self.freeze_after is not None and self.admitted_writes >= self.freeze_after:
             await asyncio.sleep(0.02)
-        if method != "GET":
+        if method not in READS:
             self.admitted_writes += 1
 
     def writes(self) -> int:
@@ -307,7 +310,7 @@ class Emulator:
 
 def _count(db: sqlite3.Connection, operation: str | None, method: str) -> None:
     names = ["requests", f"operation:{operation}" if operation else None]
-    names.append("writes" if method != "GET" else None)
+    names.append("writes" if method not in READS else None)
     for name in filter(None, names):
         bump(db, name)
 

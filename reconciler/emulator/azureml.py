@@ -23,8 +23,6 @@ from reconciler.emulator.routing import ArmError, Call, Reply
 PROVIDER = "Microsoft.MachineLearningServices"
 STORAGE_ACCOUNT = "ftopsemulatorstore"
 DEFAULT_DATASTORE = "workspaceblobstore"
-# The datastore's "key": the embedded blob service checks no signature, and this is no secret.
-STORAGE_KEY = "ZnRvcHMtZW11bGF0b3Itbm90LWEtc2VjcmV0"
 TYPES = {
     "workspace": "Microsoft.MachineLearningServices/workspaces",
     "compute": "Microsoft.MachineLearningServices/workspaces/computes",
@@ -148,7 +146,7 @@ def workspace_put(call: Call) -> Reply:
     )
     put_resource(call.db, scope, "workspace", name, resource, call.now)
     _ensure_datastore(call, scope, guid)
-    return Reply(200 if existing else 201, resource)
+    return Reply(200, resource)  # the swagger's 200 (done) rather than 202 (provisioning)
 
 
 def _ensure_datastore(call: Call, scope: str, guid: str) -> None:
@@ -164,7 +162,8 @@ def _ensure_datastore(call: Call, scope: str, guid: str) -> None:
         "protocol": "https",
         "isDefault": True,
         "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity",
-        "credentials": {"credentialsType": "AccountKey"},
+        # Identity-based access, as ftops uses it on Azure (no key leaves the service).
+        "credentials": {"credentialsType": "None"},
         "description": "The workspace's default blob store (the emulator's embedded blob service).",
         "tags": {},
     }
@@ -266,11 +265,6 @@ def datastore_list(call: Call) -> Reply:
     return listed
 
 
-def datastore_secrets(call: Call) -> Reply:
-    _get(call, "datastore", call.params["name"])
-    return Reply(200, {"secretsType": "AccountKey", "key": STORAGE_KEY})
-
-
 # --- asset versions (code, environment, data) ----------------------------------------------
 
 _ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,254}$")
@@ -306,7 +300,11 @@ def version_putter(kind: str) -> Any:
                     f"Version {version} of {name} already exists with different content.",
                 )
             return Reply(200, existing)
-        properties.setdefault("provisioningState", "Succeeded")
+        if kind != "data_version":  # data versions have no provisioning state
+            properties.setdefault("provisioningState", "Succeeded")
+        for field in ("properties", "tags"):  # Azure keeps string maps
+            if isinstance(properties.get(field), dict):
+                properties[field] = {k: str(v) for k, v in properties[field].items()}
         properties.setdefault("isArchived", False)
         properties.setdefault("isAnonymous", False)
         _ensure_container(call, kind.removesuffix("_version"), name)
@@ -334,16 +332,11 @@ def _ensure_container(call: Call, kind: str, name: str) -> None:
 
 def version_lister(kind: str) -> Any:
     def list_versions(call: Call) -> Reply:
-        listed = _list(call, kind, call.params["name"] + "/")
-        wanted = call.query.get("hash")
-        if wanted:
-            listed.body["value"] = [
-                v
-                for v in listed.body["value"]
-                if v["properties"].get("properties", {}).get("__ftops_hash") == wanted
-                or v["properties"].get("codeUri", "").endswith(wanted)
-            ]
-        return listed
+        if call.query.get("hash"):
+            # The emulator keeps no content hashes: no version matches, and the SDK uploads.
+            _workspace(call)
+            return Reply(200, {"value": []})
+        return _list(call, kind, call.params["name"] + "/")
 
     return list_versions
 
@@ -429,6 +422,6 @@ def job_cancel(call: Call) -> Reply:
         found["properties"]["status"] = "CancelRequested"
         put_resource(call.db, scope, "job", name, found, call.now)
         azureml_runs.cancel(call.db, scope, name)
-    return Reply(
-        202, None, {"Location": f"{call.base_url}{call.path}?api-version={call.api_version}"}
-    )
+    # 200 (done), which the swagger allows beside 202: the cancellation is recorded at once and
+    # the job reads CancelRequested until its processes are gone.
+    return Reply(200, None)

@@ -129,12 +129,6 @@ def azureml_routes() -> list[Route]:
         _ml("GET", "/datastores", "Datastores_List", azureml.datastore_list),
         _ml("GET", "/datastores/{name}", "Datastores_Get", azureml.datastore_get),
         _ml(
-            "POST",
-            "/datastores/{name}/listSecrets",
-            "Datastores_ListSecrets",
-            azureml.datastore_secrets,
-        ),
-        _ml(
             "GET",
             "/codes/{name}/versions",
             "CodeVersions_List",
@@ -154,6 +148,12 @@ def azureml_routes() -> list[Route]:
             env,
             "EnvironmentVersions_CreateOrUpdate",
             azureml.version_putter("environment_version"),
+        ),
+        _ml(
+            "GET",
+            "/data/{name}/versions",
+            "DataVersions_List",
+            azureml.version_lister("data_version"),
         ),
         _ml("GET", data, "DataVersions_Get", azureml.version_getter("data_version")),
         _ml("PUT", data, "DataVersions_CreateOrUpdate", azureml.version_putter("data_version")),

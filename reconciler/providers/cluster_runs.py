@@ -31,7 +31,7 @@ from reconciler.errors import FtopsError
 from reconciler.fileio import file_digest, write_json_atomic
 from reconciler.live import LocalRunLive
 from reconciler.plans import StartLocalRun
-from reconciler.providers.azureml import JobFacts, MLWorkspace
+from reconciler.providers.azureml import JobFacts, MLWorkspace, Upload
 from reconciler.specs.models import MLWorkspaceSpec
 
 CODE_ASSET = "ftops-trainer"
@@ -56,14 +56,6 @@ def job_name(name: str, key: str) -> str:
 
 def output_prefix(name: str, key: str) -> str:
     return f"ftops/runs/{name}/{key[:16]}/"
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A local file and the content address it is stored under."""
-
-    path: Path
-    blob: str
 
 
 # --- the code snapshot ----------------------------------------------------------------------
@@ -289,9 +281,12 @@ class ClusterRuns:
         asset, version = f"ftops-{input_name}", digest[:16]
         if not ws.data_version(asset, version):
             files = sorted(p for p in path.rglob("*") if p.is_file()) if folder else [path]
-            for file in files:
-                blob = address + file.relative_to(path).as_posix() if folder else address
-                ws.put_file(file, blob)
+            ws.put_files(
+                [
+                    Upload(file, address + file.relative_to(path).as_posix() if folder else address)
+                    for file in files
+                ]
+            )
             ws.register_data(asset, version, ws.datastore_uri(address), folder)
         return f"azureml:{asset}:{version}"
 
@@ -315,8 +310,9 @@ class ClusterRuns:
             lock_file = Path(tmp) / localruns.SPEC_LOCK
             lock_file.write_bytes(lock)
             ws.put_file(lock_file, prefix + localruns.SPEC_LOCK)
-        for path in files:
-            ws.put_file(path, prefix + "reconciler/" + path.relative_to(PACKAGE).as_posix())
+        ws.put_files(
+            [Upload(p, prefix + "reconciler/" + p.relative_to(PACKAGE).as_posix()) for p in files]
+        )
         from azure.ai.ml.entities._assets import Code  # not exported either
 
         code = Code(name=CODE_ASSET, version=version, path=ws.datastore_uri(prefix))

@@ -382,15 +382,22 @@ class _Compiler:
     definitions: dict[str, Any] = field(default_factory=dict)
     _keys: dict[tuple[str, str, bool], str] = field(default_factory=dict)
 
-    def ref(self, ref: str, base_file: Path, *, plain: bool = False) -> dict[str, Any]:
+    def ref(
+        self, ref: str, base_file: Path, *, plain: bool = False, parent: bool = False
+    ) -> dict[str, Any]:
+        """`parent`: the target is an allOf parent of what is being validated, so it is not
+        closed (its `additionalProperties: false` means "nothing beyond this type and its
+        subtypes' properties", which the subtype's own schema says)."""
         target_file, pointer, node = resolve_ref(ref, base_file, self.documents)
         dispatch = not plain and isinstance(node, dict) and "discriminator" in node
-        key_id = (str(target_file), pointer, dispatch)
+        key_id = (str(target_file), pointer, dispatch, parent)
         if key_id not in self._keys:
             stem = pointer.rsplit("/", 1)[-1] or target_file.stem
             key = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
             if dispatch:
                 key += ".dispatch"
+            if parent:
+                key += ".parent"
             while key in self.definitions:
                 key += "_"
             self._keys[key_id] = key
@@ -398,14 +405,14 @@ class _Compiler:
             if dispatch:
                 self.definitions[key] = self._dispatch(node, target_file, pointer)
             else:
-                self.definitions[key] = self.schema(node, target_file)
+                self.definitions[key] = self.schema(node, target_file, parent=parent)
         return {"$ref": "#/definitions/" + self._keys[key_id]}
 
     def _dispatch(self, node: dict[str, Any], file: Path, pointer: str) -> dict[str, Any]:
         """A base with a discriminator: validate the base, and the subtype its value names."""
         prop = node["discriminator"]
         base_ref = "#" + pointer
-        parts: list[dict[str, Any]] = [self.ref(base_ref, file, plain=True)]
+        parts: list[dict[str, Any]] = [self.ref(base_ref, file, plain=True, parent=True)]
         definitions = _document(file, self.documents).get("definitions", {})
         for name, sub in definitions.items():
             if not isinstance(sub, dict) or "#/definitions/" + name == base_ref:
@@ -422,15 +429,15 @@ class _Compiler:
             )
         return {"allOf": parts}
 
-    def schema(self, node: Any, file: Path) -> Any:
+    def schema(self, node: Any, file: Path, *, parent: bool = False) -> Any:
         if not isinstance(node, dict):
             return {}
-        out = self._schema(node, file)
+        out = self._schema(node, file, parent)
         if node.get("x-nullable") is True:
             return {"anyOf": [{"type": "null"}, out]}
         return out
 
-    def _schema(self, node: dict[str, Any], file: Path) -> dict[str, Any]:
+    def _schema(self, node: dict[str, Any], file: Path, parent: bool = False) -> dict[str, Any]:
         if "$ref" in node:
             return self.ref(node["$ref"], file)
         out: dict[str, Any] = {}
@@ -461,7 +468,13 @@ class _Compiler:
             required = [r for r in required if not self._read_only(props.get(r), file)]
         if required:
             out["required"] = required
-        if "additionalProperties" in node:
+        if node.get("additionalProperties") is False and parent:
+            pass  # the subtype being validated closes the hierarchy
+        elif node.get("additionalProperties") is False and "allOf" in node:
+            # AutoRest's meaning: nothing beyond the properties of the whole allOf hierarchy
+            # (Draft 7's additionalProperties would see only this node's own).
+            out["propertyNames"] = {"enum": sorted(self._hierarchy_names(node, file))}
+        elif "additionalProperties" in node:
             extra = node["additionalProperties"]
             out["additionalProperties"] = (
                 extra if isinstance(extra, bool) else self.schema(extra, file)
@@ -470,7 +483,7 @@ class _Compiler:
             out["items"] = self.schema(node["items"], file)
         if "allOf" in node:
             out["allOf"] = [
-                self.ref(part["$ref"], file, plain=True)
+                self.ref(part["$ref"], file, plain=True, parent=True)
                 if isinstance(part, dict) and "$ref" in part
                 else self.schema(part, file)
                 for part in node["allOf"]
@@ -484,6 +497,16 @@ class _Compiler:
             if node["discriminator"] not in out["required"]:
                 out["required"].append(node["discriminator"])
         return out
+
+    def _hierarchy_names(self, node: dict[str, Any], file: Path) -> set[str]:
+        names = set(node.get("properties", {}))
+        for part in node.get("allOf", []):
+            if isinstance(part, dict) and "$ref" in part:
+                parent_file, _, parent = resolve_ref(part["$ref"], file, self.documents)
+                names |= self._hierarchy_names(parent, parent_file)
+            elif isinstance(part, dict):
+                names |= self._hierarchy_names(part, file)
+        return names
 
     def _read_only(self, prop: Any, file: Path) -> bool:
         if not isinstance(prop, dict):

@@ -26,6 +26,12 @@ from tests.training.conftest import Workspace
 pytestmark = pytest.mark.local
 
 NAME = "calc"
+ML_WORKSPACE = {
+    "subscription": "00000000-0000-0000-0000-0000000000a1",
+    "resourceGroup": "rg-ml",
+    "workspaceName": "ftops-ml",
+    "region": "eastus2",
+}
 PLACEMENT = {
     "workspace": "ml",
     "cluster": "cpu-cluster",
@@ -54,22 +60,16 @@ def writes(url: str) -> int:
         return int(json.loads(reply.read())["writes"])
 
 
-def write_specs(ws: Workspace, compute: dict[str, Any], kind: str = "TrainingRun") -> Path:
-    body = ws.spec(compute=compute).model_dump(by_alias=True, mode="json", exclude_none=True)
+def write_specs(
+    ws: Workspace, compute: dict[str, Any], kind: str = "TrainingRun", **overrides: Any
+) -> Path:
+    spec = ws.spec(compute=compute, **overrides)
+    body = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     docs = [
         {"kind": "Project", "metadata": {"name": "placed"}},
         {"kind": "Dataset", "metadata": {"name": "train"}, "spec": {"path": ws.train}},
         {"kind": "Dataset", "metadata": {"name": "valid"}, "spec": {"path": ws.valid}},
-        {
-            "kind": "MLWorkspace",
-            "metadata": {"name": "ml"},
-            "spec": {
-                "subscription": "00000000-0000-0000-0000-0000000000a1",
-                "resourceGroup": "rg-ml",
-                "workspaceName": "ftops-ml",
-                "region": "eastus2",
-            },
-        },
+        {"kind": "MLWorkspace", "metadata": {"name": "ml"}, "spec": ML_WORKSPACE},
         {"kind": kind, "metadata": {"name": NAME}, "spec": body},
     ]
     path = ws.root / "ftops.yaml"
@@ -106,7 +106,7 @@ def test_a_run_on_a_cluster_trains_there_and_lands_in_the_run_directory(
     first = apply(workspace, specs)
     [change] = [c for c in first.changes if str(c.address) == f"trainingrun/{NAME}"]
     assert change.action is Action.TRAIN
-    key, _, run = workspace.resolve(NAME, workspace.spec(compute={"device": "cpu"}))
+    _, _, run = workspace.resolve(NAME, workspace.spec(compute={"device": "cpu"}))
     state = lr.read_run_state(run, verify=True)
     assert state.phase == "succeeded", state
     assert (run / "adapter" / "adapter_model.safetensors").exists()
@@ -140,3 +140,174 @@ def test_an_apply_without_wait_submits_once_and_a_later_apply_downloads(
     assert change.action in (Action.WAIT, Action.TRAIN)
     _, _, run = workspace.resolve(NAME, workspace.spec(compute={"device": "cpu"}))
     assert lr.read_run_state(run, verify=True).phase == "succeeded"
+
+
+NO_DROPOUT = {"dropout": 0.0}  # dropout draws its masks per process: no two splits share them
+
+
+def _adapter(run: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "adapter" / "adapter_model.safetensors"))
+
+
+@pytest.mark.slow
+def test_two_instances_through_torchrun_train_the_adapter_one_process_trains(
+    tiny_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two emulated instances (torchrun on each, gloo on CPU), a micro-batch of 4 on each, make
+    the adapter that one process makes with two micro-batches of 4 accumulated: the effective
+    batch (8) is the recipe; how it is split is placement. Tolerance: 1e-4 absolute.
+
+    Each run has an Azure of its own: in one workspace the second would find the first's job
+    (same recipe, same job) and train nothing."""
+    import shutil
+
+    import torch
+
+    runs = {}
+    for label, compute in (
+        ("one", {"device": "cpu", "azureML": PLACEMENT}),
+        ("two", {"device": "cpu", "azureML": {**PLACEMENT, "instanceCount": 2}}),
+    ):
+        root = tmp_path / label
+        shutil.copytree(tiny_source, root)
+        ws = Workspace(root=root)
+        running = emulator_server.start_background(state=tmp_path / f"{label}.sqlite")
+        monkeypatch.setenv("FTOPS_EMULATOR_URL", running.url)
+        try:
+            apply(ws, write_specs(ws, compute, adapter=NO_DROPOUT))
+        finally:
+            running.stop()
+        _, _, run = ws.resolve(NAME, ws.spec(compute={"device": "cpu"}, adapter=NO_DROPOUT))
+        state = lr.read_run_state(run, verify=True)
+        assert state.phase == "succeeded", state
+        runs[label] = (run, state)
+    (one, one_state), (two, two_state) = runs["one"], runs["two"]
+    assert two_state.outputs["device"]["worldSize"] == 2
+    assert one_state.outputs["device"]["worldSize"] == 1
+    assert read_json(two / lr.SPEC_LOCK)["plan"]["gradientAccumulation"] == 1  # type: ignore[index]
+    assert read_json(one / lr.SPEC_LOCK)["plan"]["gradientAccumulation"] == 2  # type: ignore[index]
+    a, b = _adapter(one), _adapter(two)
+    assert a.keys() == b.keys() and a
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    moved = max(float(t.abs().max()) for t in a.values())
+    assert moved > 1e-3, "the adapter did not train"
+    print(f"largest difference {worst:.2e} (largest weight {moved:.2e})")
+    assert worst <= 1e-4, f"two instances differ from one process by {worst:.2e}"
+    assert all(torch.isfinite(t).all() for t in b.values())
+
+
+def _write_operations(url: str) -> list[str]:
+    with urllib.request.urlopen(f"{url}/_emulator/requests", timeout=10) as reply:
+        log = json.loads(reply.read())["requests"]
+    return [
+        str(e["operation"])
+        for e in log
+        if e["method"] != "GET" and e["method"] != "HEAD" and not e["path"].startswith("/_")
+    ]
+
+
+def _kill_points(operations: list[str]) -> list[int]:
+    """After the first write, and after the last write of each run of one operation."""
+    points = {1}
+    for i, operation in enumerate(operations):
+        if i + 1 == len(operations) or operations[i + 1] != operation:
+            points.add(i + 1)
+    return sorted(points)
+
+
+def _control(url: str, what: str, body: dict[str, Any] | None = None) -> None:
+    request = urllib.request.Request(
+        f"{url}/_emulator/{what}",
+        data=json.dumps(body or {}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def _assets(url: str) -> dict[str, int]:
+    """How many jobs and asset versions the workspace holds."""
+    from reconciler.providers.azureml import MLWorkspace
+    from reconciler.specs.models import MLWorkspaceSpec
+
+    ws = MLWorkspace(MLWorkspaceSpec.model_validate(ML_WORKSPACE), emulator_url=url)
+    ml = ws.ml
+    counts = {"jobs": len(list(ml.jobs.list()))}
+    versions = urllib.request.Request(  # azure-ai-ml lists no code versions
+        f"{url}{ws.arm_id}/codes/ftops-trainer/versions?api-version=2024-04-01",
+        headers={"Authorization": "Bearer test"},
+    )
+    with urllib.request.urlopen(versions, timeout=10) as reply:
+        counts["code"] = len(json.loads(reply.read())["value"])
+    for name in ("ftops-base", "ftops-train", "ftops-valid"):
+        counts[name] = len(list(ml.data.list(name=name)))
+    return counts
+
+
+@pytest.mark.slow
+def test_an_apply_killed_after_each_write_of_the_submission_ends_with_one_job(
+    workspace: Workspace, emulator: str
+) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    short = {"hyperparameters": {"maxSteps": 2}, "outputs": {"evalEverySteps": 1}}
+    specs = write_specs(workspace, {"device": "cpu", "azureML": PLACEMENT}, **short)
+    apply(workspace, specs)
+    operations = _write_operations(emulator)
+    print(f"{len(operations)} writes; kill points {_kill_points(operations)}")
+    assert "Jobs_CreateOrUpdate" in operations, operations
+    expected = {"jobs": 1, "code": 1, "ftops-base": 1, "ftops-train": 1, "ftops-valid": 1}
+    assert _assets(emulator) == expected
+    points = _kill_points(operations)
+    assert len(points) >= 8, points
+    for k in points:
+        _control(emulator, "reset")
+        shutil.rmtree(workspace.root / ".ftops" / "runs", ignore_errors=True)
+        _control(emulator, "freeze", {"after_writes": k})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply", str(specs), "--emulator", "--yes"],
+            # azure-ai-ml names its cloud process-wide (AZUREML_CURRENT_CLOUD); a new process
+            # that inherits the name of a cloud it has not registered fails to import the SDK.
+            env={
+                **{k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"},
+                "FTOPS_EMULATOR_URL": emulator,
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while writes(emulator) < k:
+            if process.poll() is not None:
+                raise AssertionError(f"k={k}: apply ended early: {process.communicate()[1]}")
+            assert time.monotonic() < deadline, f"k={k}: apply never reached write {k}"
+            time.sleep(0.05)
+        time.sleep(0.2)  # its next write now waits in the emulator
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        _control(emulator, "freeze", {"after_writes": None})
+        # The next apply submits what is missing and returns (no --wait): every kill point
+        # ends with one job and one set of assets; the last one is also trained to the end.
+        last = k == points[-1]
+        apply(workspace, specs, wait=last)
+        assert _assets(emulator) == expected, f"killed after write {k} ({operations[k - 1]})"
+        if not last:
+            _cancel(emulator)  # its training would compete with the next round for the cores
+    _, _, run = workspace.resolve(NAME, workspace.spec(compute={"device": "cpu"}, **short))
+    assert lr.read_run_state(run, verify=True).phase == "succeeded"
+
+
+def _cancel(url: str) -> None:
+    from reconciler.providers.azureml import MLWorkspace
+    from reconciler.specs.models import MLWorkspaceSpec
+
+    ws = MLWorkspace(MLWorkspaceSpec.model_validate(ML_WORKSPACE), emulator_url=url)
+    for job in ws.ml.jobs.list():
+        ws.cancel(job.name)
