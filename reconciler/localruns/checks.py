@@ -14,6 +14,11 @@ def cuda_present() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
+def gpu_vm(instance_type: str) -> bool:
+    """Azure's GPU VM sizes are the N-series: NC, ND, NV (Standard_NC24ads_A100_v4, ...)."""
+    return instance_type.lower().startswith(("standard_nc", "standard_nd", "standard_nv"))
+
+
 def check_local_run(
     spec: LocalRunSpec,
     *,
@@ -23,6 +28,19 @@ def check_local_run(
     """Plan-time diagnostics for a LocalRun that need no torch: placement, batch, precision."""
     cuda = cuda_present() if cuda_available is None else cuda_available
     device = spec.compute.device
+    placed = spec.compute.azure_ml
+    if placed is not None:  # the cluster's VMs, not this machine, have the GPUs (or not)
+        cuda = gpu_vm(placed.instance_type)
+        if device == "cuda" and not cuda:
+            return [
+                error(
+                    "AML_NO_GPU",
+                    f"compute.device is cuda, but {placed.instance_type} has no GPU",
+                    location,
+                    "place the run on an N-series cluster (e.g. Standard_NC24ads_A100_v4), or "
+                    "set compute.device: cpu",
+                )
+            ]
     on_cuda = device == "cuda" or (device == "auto" and cuda)
     return [
         *_device_checks(spec, on_cuda, location),

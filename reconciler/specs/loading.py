@@ -21,12 +21,16 @@ from reconciler.specs.models import API_VERSION, NAME_PATTERN, SPEC_CLASSES, Met
 
 YamlPath = tuple[str | int, ...]
 ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
-# Identity fields of an Account may come from the environment (DESIGN §2); nothing else may.
+# Identity fields of an Account (and of an MLWorkspace, for the same reason) may come from the
+# environment (DESIGN §2); nothing else may.
 ENV_ALLOWED = {
     ("Account", "subscription"),
     ("Account", "tenant"),
     ("Account", "resourceGroup"),
     ("Account", "accountName"),
+    ("MLWorkspace", "subscription"),
+    ("MLWorkspace", "resourceGroup"),
+    ("MLWorkspace", "workspaceName"),
 }
 
 

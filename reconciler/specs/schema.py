@@ -252,6 +252,9 @@ def reference_markdown(schema: dict[str, Any] | None = None) -> str:
     schema = schema or json_schema()
     lines = [BEGIN, "", *_envelope_table(schema), ""]
     for kind in SPEC_CLASSES:
+        if kind == "LocalRun":  # TrainingRun's first name: one table, under the current name
+            lines += [f"### {kind}", "", "The first name of `TrainingRun`: the same fields.", ""]
+            continue
         lines += [f"### {kind}", "", kind_doc(kind), ""]
         lines += [
             "| field (under `spec`) | type | default | identity / key | `${env:}` | meaning |",

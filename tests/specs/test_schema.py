@@ -123,6 +123,9 @@ def test_readme_has_a_table_row_per_spec_field(schema: dict[str, Any]) -> None:
     text = README.read_text(encoding="utf-8")
     for kind in SPEC_CLASSES:
         section = text.split(f"### {kind}\n", 1)[1].split("\n### ", 1)[0]
+        if kind == "LocalRun":  # TrainingRun's first name: its rows are TrainingRun's
+            assert "The first name of `TrainingRun`" in section
+            continue
         for row in schema_module.field_rows(kind, schema):
             assert f"| `{row['field']}` |" in section, f"{kind}: {row['field']} has no row"
 

@@ -311,3 +311,44 @@ def _cancel(url: str) -> None:
     ws = MLWorkspace(MLWorkspaceSpec.model_validate(ML_WORKSPACE), emulator_url=url)
     for job in ws.ml.jobs.list():
         ws.cancel(job.name)
+
+
+def test_the_example_trains_on_the_emulator_with_the_tiny_model(
+    tiny_source: Path, tmp_path: Path, emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """examples/azureml-cluster-lora as committed, with the tiny model and a CPU LoRA in place of
+    Phi-3-mini QLoRA on an A100 (the emulator runs the job on this CPU): validate, plan, apply
+    --wait, and a converged plan, through the CLI."""
+    import shutil
+
+    from reconciler.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "azureml-cluster-lora"
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    shutil.copytree(example, repo / "example", ignore=shutil.ignore_patterns("models", ".ftops"))
+    shutil.copytree(tiny_source / "models" / "tiny", repo / "example" / "models" / "tiny")
+    specs = repo / "example" / "ftops.yaml"
+    docs = list(yaml.safe_load_all(specs.read_text()))
+    [run] = [d for d in docs if d["kind"] == "TrainingRun"]
+    assert run["spec"]["adapter"]["type"] == "qlora"  # what the example ships
+    assert run["spec"]["compute"]["azureML"]["instanceType"] == "Standard_NC24ads_A100_v4"
+    run["spec"]["baseModel"]["path"] = "models/tiny"
+    run["spec"]["adapter"] = {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0}
+    hp = run["spec"]["hyperparameters"]
+    hp.update({"epochs": 1, "maxSteps": 3, "batchSize": 4, "precision": "fp32"})
+    hp.update({"maxSeqLen": 512, "gradientCheckpointing": False})  # the tiny model's most
+    run["spec"]["compute"]["device"] = "cpu"
+    run["spec"]["compute"]["azureML"]["instanceType"] = "Standard_D4s_v3"
+    specs.write_text(yaml.safe_dump_all(docs))
+
+    folder = str(repo / "example")
+    assert main(["validate", folder]) == 0, capsys.readouterr().err
+    assert main(["plan", folder, "--emulator", "--detailed-exitcode"]) == 2
+    assert "trainingrun/travel-phi3-qlora" in capsys.readouterr().out
+    assert main(["apply", folder, "--emulator", "--yes", "--wait"]) == 0, capsys.readouterr().err
+    assert main(["plan", folder, "--emulator", "--detailed-exitcode"]) == 0
+    runs = list((repo / ".ftops" / "runs" / "travel-phi3-qlora").iterdir())
+    assert len(runs) == 1 and lr.read_run_state(runs[0], verify=True).phase == "succeeded"
+    assert main(["status", folder, "--emulator"]) == 0
+    assert "travel-phi3-qlora" in capsys.readouterr().out
