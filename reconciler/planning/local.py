@@ -39,6 +39,8 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait
     if phase == "partial":
         at = live.last_checkpoint if live else None
         detail = f"from checkpoint {at}" if at else "an unfinished run, from the start"
+        if run.placement and live and live.detail:  # a completed job: its outputs to download
+            detail = live.detail
         return _start(run, Reason(why=Why.RESUME, detail=detail))
     if phase == "failed" and not p.options.retry_failed:
         p.diagnostics.append(
@@ -52,4 +54,16 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait
         return Keep(address=run.address, reason=Reason(why=Why.FAILED))
     if phase == "failed":
         return _start(run, Reason(why=Why.RETRY, detail=live.detail if live else None))
-    return _start(run, Reason(why=Why.NEW, detail="run key " + run.key[:16]))
+    return _start(run, Reason(why=Why.NEW, detail="run key " + run.key[:16] + _where(run)))
+
+
+def _where(run: DesiredLocalRun) -> str:
+    placed = run.placement
+    if not placed:
+        return ""
+    nodes, per_node = placed["instanceCount"], placed["processesPerInstance"]
+    processes = f", {per_node} processes each" if per_node > 1 else ""
+    return (
+        f", on Azure ML {placed['workspace']}/{placed['cluster']} "
+        f"({nodes} × {placed['instanceType']}{processes})"
+    )

@@ -11,14 +11,16 @@ import: only commands with a run placed on a cluster load this module.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.errors import FtopsError
 from reconciler.specs.models import MLWorkspaceSpec
 
+T = TypeVar("T")
 ML_API_VERSION = "2024-04-01"
 RUNNING = (
     "NotStarted",
@@ -89,6 +91,16 @@ class _EmulatorCredential:
         return AccessToken("emulator", int(time.time()) + 3600)
 
 
+def _quiet_sdk_loggers() -> None:
+    """azure-ai-ml gives some of its module loggers a stderr handler of their own at INFO (its
+    "experimental class" and studio-URL notes): ftops's diagnostics say what matters, once."""
+    import logging
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("azure"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 class MLWorkspace:
     """One workspace: its clusters, its default datastore, its assets and jobs."""
 
@@ -107,6 +119,11 @@ class MLWorkspace:
 
     @cached_property
     def ml(self) -> Any:
+        client = self._client()
+        _quiet_sdk_loggers()
+        return client
+
+    def _client(self) -> Any:
         from azure.ai.ml import MLClient
 
         s = self.spec
@@ -145,21 +162,31 @@ class MLWorkspace:
 
     # --- the workspace and its clusters ---------------------------------------------------
 
-    def exists(self) -> bool:
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        """One SDK call; its failure as ftops's error (credentials, HTTP, network), with a hint."""
+        from reconciler.providers.azure_errors import call
+
+        return call(fn, f"Azure ML workspace {self.spec.workspace_name}: {what}")
+
+    def _found(self, fn: Callable[[], T], what: str) -> T | None:
+        """`_call`, with None for an absent resource."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            self.ml.workspaces.get(self.spec.workspace_name)
-        except ResourceNotFoundError:
-            return False
-        return True
+        def attempt() -> T | None:
+            try:
+                return fn()
+            except ResourceNotFoundError:
+                return None
+
+        return self._call(attempt, what)
+
+    def exists(self) -> bool:
+        found = self._found(lambda: self.ml.workspaces.get(self.spec.workspace_name), "read")
+        return found is not None
 
     def cluster(self, name: str) -> ClusterFacts | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            found = self.ml.compute.get(name)
-        except ResourceNotFoundError:
+        found = self._found(lambda: self.ml.compute.get(name), f"read cluster {name}")
+        if found is None:
             return None
         return ClusterFacts(
             name=name,
@@ -172,7 +199,9 @@ class MLWorkspace:
         from azure.ai.ml.entities import AmlCompute
 
         cluster = AmlCompute(name=name, size=size, min_instances=0, max_instances=max_instances)
-        self.ml.compute.begin_create_or_update(cluster).result()
+        self._call(
+            lambda: self.ml.compute.begin_create_or_update(cluster).result(), f"create {name}"
+        )
 
     # --- the default datastore ---------------------------------------------------------------
 
@@ -181,7 +210,7 @@ class MLWorkspace:
         """The default datastore's blob container, as azure-storage-blob's ContainerClient."""
         from azure.storage.blob import ContainerClient
 
-        store = self.ml.datastores.get_default()
+        store = self._call(self.ml.datastores.get_default, "read the default datastore")
         account, name = store.account_name, store.container_name
         if self.emulator_url is None:
             from azure.identity import DefaultAzureCredential
@@ -198,13 +227,9 @@ class MLWorkspace:
         return f"azureml://datastores/workspaceblobstore/paths/{path}"
 
     def has_blob(self, name: str, size: int) -> bool:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            found = self.container.get_blob_client(name).get_blob_properties()
-        except ResourceNotFoundError:
-            return False
-        return int(found.size) == size
+        blob = self.container.get_blob_client(name)
+        found = self._found(blob.get_blob_properties, f"read blob {name}")
+        return found is not None and int(found.size) == size
 
     def put_file(self, path: Path, name: str) -> bool:
         """Upload `path` to blob `name` unless it is there with that size (names are content
@@ -213,7 +238,10 @@ class MLWorkspace:
         if self.has_blob(name, size):
             return False
         with path.open("rb") as data:
-            self.container.upload_blob(name, data, overwrite=True, length=size)
+            self._call(
+                lambda: self.container.upload_blob(name, data, overwrite=True, length=size),
+                f"upload {name}",
+            )
         return True
 
     def put_files(self, uploads: list[Upload]) -> int:
@@ -227,7 +255,10 @@ class MLWorkspace:
 
     def download_prefix(self, prefix: str, into: Path) -> list[Path]:
         written = []
-        for item in self.container.list_blobs(name_starts_with=prefix):
+        listed = self._call(
+            lambda: list(self.container.list_blobs(name_starts_with=prefix)), f"list {prefix}"
+        )
+        for item in listed:
             relative = str(item.name)[len(prefix) :].lstrip("/")
             if not relative:
                 continue
@@ -236,36 +267,32 @@ class MLWorkspace:
                 raise AzureMLError(f"job output {item.name!r} would land outside {into}")
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("wb") as out:
-                self.container.download_blob(item.name).readinto(out)
+                self._call(
+                    lambda: self.container.download_blob(item.name).readinto(out),  # noqa: B023
+                    f"download {item.name}",
+                )
             written.append(target)
         return written
 
     # --- assets ------------------------------------------------------------------------------
 
     def data_version(self, name: str, version: str) -> bool:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            self.ml.data.get(name, version=version)
-        except ResourceNotFoundError:
-            return False
-        return True
+        what = f"read data asset {name}:{version}"
+        return self._found(lambda: self.ml.data.get(name, version=version), what) is not None
 
     def register_data(self, name: str, version: str, uri: str, folder: bool) -> None:
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Data
 
         kind = AssetTypes.URI_FOLDER if folder else AssetTypes.URI_FILE
-        self.ml.data.create_or_update(Data(name=name, version=version, path=uri, type=kind))
+        data = Data(name=name, version=version, path=uri, type=kind)
+        self._call(lambda: self.ml.data.create_or_update(data), f"register {name}:{version}")
 
     # --- jobs --------------------------------------------------------------------------------
 
     def job(self, name: str) -> JobFacts | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            found = self.ml.jobs.get(name)
-        except ResourceNotFoundError:
+        found = self._found(lambda: self.ml.jobs.get(name), f"read job {name}")
+        if found is None:
             return None
         properties = dict(getattr(found, "properties", None) or {})
         error = properties.get("ftops.emulator.error") or properties.get("error")
@@ -278,10 +305,21 @@ class MLWorkspace:
         )
 
     def submit(self, job: Any) -> None:
-        self.ml.jobs.create_or_update(job)
+        self._call(lambda: self.ml.jobs.create_or_update(job), f"submit job {job.name}")
 
     def cancel(self, name: str) -> None:
-        self.ml.jobs.begin_cancel(name).result()
+        self._call(lambda: self.ml.jobs.begin_cancel(name).result(), f"cancel job {name}")
+
+    def code_version(self, name: str, version: str) -> bool:
+        # azure-ai-ml keeps its code-asset operations private (its jobs use them).
+        what = f"read code asset {name}:{version}"
+        return self._found(lambda: self.ml._code.get(name, version), what) is not None
+
+    def register_code(self, name: str, version: str, uri: str) -> None:
+        from azure.ai.ml.entities._assets import Code  # not exported either
+
+        code = Code(name=name, version=version, path=uri)
+        self._call(lambda: self.ml._code.create_or_update(code), f"register {name}:{version}")
 
 
 def ensure_emulator_workspaces(url: str, workspaces: dict[str, MLWorkspaceSpec]) -> None:

@@ -297,14 +297,8 @@ class ClusterRuns:
         digest = hashlib.sha256(code_digest(files).encode() + lock).hexdigest()
         version = digest[:16]
         code_id = f"{ws.arm_id}/codes/{CODE_ASSET}/versions/{version}"
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            # azure-ai-ml keeps its code-asset operations private (jobs use them internally).
-            ws.ml._code.get(CODE_ASSET, version)
+        if ws.code_version(CODE_ASSET, version):
             return code_id
-        except ResourceNotFoundError:
-            pass
         prefix = f"ftops/code/{digest}/"
         with tempfile.TemporaryDirectory(prefix="ftops-lock-") as tmp:
             lock_file = Path(tmp) / localruns.SPEC_LOCK
@@ -313,10 +307,7 @@ class ClusterRuns:
         ws.put_files(
             [Upload(p, prefix + "reconciler/" + p.relative_to(PACKAGE).as_posix()) for p in files]
         )
-        from azure.ai.ml.entities._assets import Code  # not exported either
-
-        code = Code(name=CODE_ASSET, version=version, path=ws.datastore_uri(prefix))
-        ws.ml._code.create_or_update(code)
+        ws.register_code(CODE_ASSET, version, ws.datastore_uri(prefix))
         return code_id
 
     def _wait(self, ws: MLWorkspace, run: PlacedRun) -> JobFacts | None:

@@ -52,9 +52,10 @@ def status_rows(
     for run in desired.local_runs:
         state = live.local_runs.get(run.name)
         step = f"step {state.step}/{state.max_steps or '?'}" if state and state.step else ""
+        placed = run.placement
         rows.append(
             Row(
-                "local",
+                f"Azure ML {placed['workspace']}" if placed else "local",
                 str(run.address),
                 state.phase if state else "missing",
                 step,
@@ -63,6 +64,13 @@ def status_rows(
             )
         )
     return [r if r.sync else Row(**{**asdict(r), "sync": "in sync"}) for r in rows]
+
+
+def _heading(group: str) -> str:
+    """Rows are grouped by account; runs by where they train (this machine, a workspace)."""
+    if group == "local":
+        return "this machine"
+    return group if group.startswith("Azure ML ") else f"account {group}"
 
 
 def _sync(plan: Plan, change: Any) -> str:
@@ -144,7 +152,7 @@ def status_text(project: str, rows: list[Row], in_sync: bool) -> str:
             tuple(getattr(r, c) for c in COLUMNS) for r in rows if r.account == account
         ]
         widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-        lines += ["", f"account {account}"]
+        lines += ["", _heading(account)]
         lines += [
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             for row in table
@@ -159,7 +167,7 @@ def status_table(project: str, rows: list[Row], in_sync: bool) -> Any:
 
     tables = []
     for account in dict.fromkeys(r.account for r in rows):
-        table = Table(title=f"account {account}", title_justify="left", expand=False)
+        table = Table(title=_heading(account), title_justify="left", expand=False)
         for column in COLUMNS:
             table.add_column(column, overflow="fold")
         for r in rows:

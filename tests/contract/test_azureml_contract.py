@@ -24,9 +24,10 @@ import pytest
 
 pytest.importorskip("azure.ai.ml")
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 
 from reconciler.emulator import server as emulator_server
+from reconciler.errors import FtopsError
 from reconciler.emulator.routing import ML_MFE_SWAGGER, ML_WORKSPACE_SWAGGER
 from reconciler.providers.azureml import MLWorkspace, ensure_emulator_workspaces
 from reconciler.specs.models import MLWorkspaceSpec
@@ -112,9 +113,9 @@ def _drive(url: str, scenario: Scenario, tmp: Path) -> None:
     assert ws.data_version("numbers", "1")
     assert [d.version for d in ws.ml.data.list(name="numbers")] == ["1"]
     ws.register_data("numbers", "1", uri, folder=False)  # the same again: accepted
-    with pytest.raises(HttpResponseError) as conflict:
+    with pytest.raises(FtopsError) as conflict:
         ws.register_data("numbers", "1", ws.datastore_uri("contract/other.txt"), folder=False)
-    scenario.facts["conflict"] = conflict.value.status_code
+    scenario.facts["conflict"] = str(conflict.value)
 
     source = tmp / "src"
     source.mkdir()
@@ -233,7 +234,7 @@ def test_jobs_run_here_complete_fail_and_cancel(scenario: Scenario) -> None:
     status, error = facts["failing"]
     assert status == "Failed" and error and "exited with 7" in error
     assert facts["jobs"] == ["contract-fails", "contract-sleep", "contract-sum", "contract-two"]
-    assert facts["conflict"] == 409
+    assert "already exists with different content" in facts["conflict"]
 
 
 def test_the_blob_service_answers_the_blob_client(scenario: Scenario) -> None:
