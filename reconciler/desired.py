@@ -7,7 +7,7 @@ by the caller and passed in, so this module stays a function of its inputs.
 from __future__ import annotations
 
 import graphlib
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +30,7 @@ from reconciler.specs.models import (
     Sku,
     SmokeTest,
 )
+from reconciler.specs.models import Kind as SpecKind
 from reconciler.specs.references import upstreams
 
 SUFFIX_LIMIT = 40  # Azure: at most 40 characters of [a-zA-Z0-9_-]
@@ -197,19 +198,7 @@ def build_desired(
 
 
 def _by_kind(documents: list[Document]) -> dict[str, list[Document]]:
-    kinds: dict[str, list[Document]] = {
-        k: []
-        for k in (
-            "Project",
-            "Account",
-            "Dataset",
-            "FineTune",
-            "Deployment",
-            "LocalRun",
-            "TrainingRun",
-            "MLWorkspace",
-        )
-    }
+    kinds: dict[str, list[Document]] = {k: [] for k in get_args(SpecKind)}
     for doc in documents:
         kinds[doc.kind].append(doc)
     return kinds

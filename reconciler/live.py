@@ -148,6 +148,7 @@ class LocalRunLive(LiveModel):
     max_steps: int | None = None
     last_checkpoint: int | None = None  # the step of the newest complete checkpoint
     detail: str | None = None
+    problem: str | None = None  # a code: why it cannot start where it is placed (detail: why)
 
 
 class LiveState(LiveModel):

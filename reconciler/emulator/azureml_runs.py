@@ -104,8 +104,15 @@ class Launch:
         return found
 
     def set_status(self, status: str, error: str | None = None) -> None:
+        # Never wait inside the write transaction: the emulator serves requests meanwhile.
         self.db.execute("BEGIN IMMEDIATE")
-        job = self.job()
+        job = self._resource("job", self.name)
+        if job is None:  # the world was reset under this job: nothing left to report to
+            self.db.execute("ROLLBACK")
+            raise SystemExit(f"job {self.name} is gone from the state file")
+        if job["properties"]["status"] in TERMINAL:  # failed or cancelled from outside
+            self.db.execute("COMMIT")
+            return
         if job["properties"]["status"] == "CancelRequested" and status != "Canceled":
             status = "Canceled"
         job["properties"]["status"] = status
@@ -286,6 +293,8 @@ class Launch:
         for child in self.children:
             if child.poll() is None:
                 child.kill()
+        if self.db.in_transaction:  # the signal came in the middle of a write
+            self.db.execute("ROLLBACK")
         self.set_status("Canceled")
         sys.exit(1)
 

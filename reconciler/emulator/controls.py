@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.emulator import jobs, training
+from reconciler.emulator import azureml, azureml_runs, jobs, training
 from reconciler.emulator.arm import iso
 from reconciler.emulator.faults import Faults
 from reconciler.emulator.routing import PREVIEW, ApiError, Call, Reply
@@ -152,6 +152,25 @@ def preempt(call: Call) -> Reply:
     training.pause_job(call.db, row, call.now, "preempted")
     fresh = jobs.job_row(call.db, row["account"], job_id)
     return Reply(200, jobs.job_json(call.db, fresh, call.now, PREVIEW))
+
+
+def fail_ml_job(call: Call) -> Reply:
+    """An Azure ML command job fails now (its processes are killed), as a node lost mid-run
+    would fail it; `apply --retry-failed` submits the recipe again as a new job."""
+    name = call.params["id"]
+    row = call.db.execute(
+        "SELECT scope FROM ml_resources WHERE kind = 'job' AND name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        raise ApiError(404, "notFound", f"Azure ML job '{name}' not found.")
+    job = azureml.get_resource(call.db, row["scope"], "job", name)
+    assert job is not None
+    azureml_runs.cancel(call.db, row["scope"], name)
+    job["properties"]["status"] = "Failed"
+    extra = job["properties"].setdefault("properties", {})
+    extra["ftops.emulator.error"] = "the node was lost (failed by /_emulator/mljobs/{id}/fail)"
+    azureml.put_resource(call.db, row["scope"], "job", name, job, call.now)
+    return Reply(200, {"failed": name})
 
 
 def reset(call: Call) -> Reply:

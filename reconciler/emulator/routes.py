@@ -301,6 +301,7 @@ def control_routes() -> list[Route]:
         _control("GET", "/settings", "settings", controls.get_settings),
         _control("POST", "/settings", "settings", controls.set_settings),
         _control("POST", "/jobs/{fine-tuning-job-id}/preempt", "preempt", controls.preempt),
+        _control("POST", "/mljobs/{id}/fail", "fail_ml_job", controls.fail_ml_job),
         _control("POST", "/reset", "reset", controls.reset),
     ]
 

@@ -22,6 +22,10 @@ def _start(run: DesiredLocalRun, reason: Reason) -> StartLocalRun:
 def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait | Keep:
     live = p.live.local_runs.get(run.name)
     phase = live.phase if live else "missing"
+    if live and live.problem:
+        message, _, hint = (live.detail or "").partition("\n")
+        p.diagnostics.append(error(live.problem, message, run.location, hint or None))
+        return Keep(address=run.address, reason=Reason(why=Why.FAILED, detail=message))
     if phase == "succeeded":
         reason = Reason(why=Why.UP_TO_DATE, detail="outputs.json committed")
         return Keep(address=run.address, reason=reason, live_id=run.key)
@@ -48,7 +52,10 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait
                 "LOCALRUN_FAILED",
                 f"local run {run.name!r} failed: {live.detail if live else ''}",
                 run.location,
-                "see train.log in the run directory; apply --retry-failed trains it again",
+                "see the job's user_logs in Azure ML studio; apply --retry-failed submits it "
+                "again, as a new job"
+                if run.placement
+                else "see train.log in the run directory; apply --retry-failed trains it again",
             )
         )
         return Keep(address=run.address, reason=Reason(why=Why.FAILED))

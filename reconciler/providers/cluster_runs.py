@@ -30,18 +30,12 @@ from reconciler import localruns
 from reconciler.errors import FtopsError
 from reconciler.fileio import file_digest, write_json_atomic
 from reconciler.live import LocalRunLive
-from reconciler.plans import StartLocalRun
+from reconciler.plans import StartLocalRun, Why
 from reconciler.providers.azureml import JobFacts, MLWorkspace, Upload
+from reconciler.providers.local import OFFLINE_ENV  # the job trains offline, as here
 from reconciler.specs.models import MLWorkspaceSpec
 
 CODE_ASSET = "ftops-trainer"
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-}
 PACKAGE = Path(__file__).resolve().parent.parent  # reconciler/
 _SKIP_IN_SNAPSHOT = ("__pycache__", "emulator")
 
@@ -50,12 +44,17 @@ class ClusterRunError(FtopsError):
     """A run placed on a cluster could not be submitted, or it failed there."""
 
 
-def job_name(name: str, key: str) -> str:
-    return f"ftops-{name}-{key[:12]}"
+MAX_ATTEMPTS = 20
 
 
-def output_prefix(name: str, key: str) -> str:
-    return f"ftops/runs/{name}/{key[:16]}/"
+def job_name(name: str, key: str, attempt: int = 1) -> str:
+    """The run key's job; a retry after a failure is the next attempt (`-2`, `-3`, ...)."""
+    base = f"ftops-{name}-{key[:12]}"
+    return base if attempt == 1 else f"{base}-{attempt}"
+
+
+def output_prefix(name: str, job: str) -> str:
+    return f"ftops/runs/{name}/{job}/"
 
 
 # --- the code snapshot ----------------------------------------------------------------------
@@ -99,10 +98,11 @@ class PlacedRun:
     key: str
     lock: dict[str, Any]
     placement: dict[str, Any]
+    attempt: int = 1
 
     @property
     def job_name(self) -> str:
-        return job_name(self.name, self.key)
+        return job_name(self.name, self.key, self.attempt)
 
     @property
     def paths(self) -> dict[str, Any]:
@@ -176,9 +176,15 @@ class ClusterRuns:
         state = localruns.read_run_state(run_dir, verify=True)
         if state.phase == "succeeded":
             return _live(name, key, "succeeded", state.describe())
-        job = self.workspace(placement["workspace"]).job(job_name(name, key))
+        _, job = self.latest(self.workspace(placement["workspace"]), name, key)
         where = f"Azure ML {placement['workspace']}/{placement['cluster']}"
         if job is None:
+            problem = self.cluster_problem(self.workspace(placement["workspace"]), placement)
+            if problem is not None:  # reported by plan, before anything is uploaded
+                live = _live(name, key, "missing", None)
+                return live.model_copy(
+                    update={"problem": problem.code, "detail": f"{problem}\n{problem.hint}"}
+                )
             return _live(name, key, "missing", None)
         if job.running:
             return _live(name, key, "running", f"{job.status} on {where} (job {job.name})")
@@ -189,19 +195,29 @@ class ClusterRuns:
 
     # --- applying --------------------------------------------------------------------------
 
+    def latest(self, ws: MLWorkspace, name: str, key: str) -> tuple[int, JobFacts | None]:
+        """The run's newest attempt: the first job, or the retry after each failed one."""
+        attempt, job = 1, ws.job(job_name(name, key))
+        while job is not None and _failed(job) and attempt < MAX_ATTEMPTS:
+            retry = ws.job(job_name(name, key, attempt + 1))
+            if retry is None:
+                break
+            attempt, job = attempt + 1, retry
+        return attempt, job
+
     def start(self, change: StartLocalRun, *, wait: bool) -> str:
         placement = dict(change.spec["spec"]["compute"]["azureML"])
-        run = PlacedRun(change.name, change.key, change.spec, placement)
         ws = self.workspace(placement["workspace"])
-        job = ws.job(run.job_name)
-        if job is not None and not job.running and job.status != "Completed":
-            # The job's name is its run key's: the same recipe cannot be submitted twice.
-            raise ClusterRunError(
-                f"Azure ML job {run.job_name} {job.status}: {job.error or 'no reason given'}",
-                code="LOCALRUN_FAILED",
-                hint="change the recipe (a new seed, for one) to train a new run; "
-                "the failed job stays in the workspace for its logs",
-            )
+        attempt, job = self.latest(ws, change.name, change.key)
+        if job is not None and _failed(job):
+            if change.reason.why is not Why.RETRY:
+                raise ClusterRunError(
+                    f"Azure ML job {job.name} {job.status}: {job.error or 'no reason given'}",
+                    code="LOCALRUN_FAILED",
+                    hint="apply --retry-failed submits the recipe again, as a new job",
+                )
+            attempt, job = attempt + 1, None
+        run = PlacedRun(change.name, change.key, change.spec, placement, attempt)
         if job is None:
             self._check_cluster(ws, placement)
             self._submit(ws, run)
@@ -220,26 +236,38 @@ class ClusterRuns:
         return self._download(ws, run)
 
     def _check_cluster(self, ws: MLWorkspace, placement: dict[str, Any]) -> None:
+        """Before a submission: the cluster is there and fits (the emulator's is made)."""
+        if self.emulator_url and ws.cluster(placement["cluster"]) is None:
+            count = int(placement["instanceCount"])
+            ws.create_cluster(placement["cluster"], placement["instanceType"], count)
+            return
+        problem = self.cluster_problem(ws, placement)
+        if problem is not None:
+            raise problem
+
+    def cluster_problem(self, ws: MLWorkspace, placement: dict[str, Any]) -> ClusterRunError | None:
+        """Why the run cannot be submitted to its cluster, or None. ftops never creates or
+        resizes a real cluster: a missing one (or a smaller one) is for the team to provide."""
         name, size = placement["cluster"], placement["instanceType"]
         count = int(placement["instanceCount"])
         cluster = ws.cluster(name)
         if cluster is None and self.emulator_url:
-            ws.create_cluster(name, size, count)
-            return
+            return None  # made on first use, as the emulator's accounts are
         if cluster is None:
-            raise ClusterRunError(
+            return ClusterRunError(
                 f"compute cluster {name!r} does not exist in workspace {ws.spec.workspace_name}",
                 code="AML_CLUSTER_MISSING",
                 hint=f"az ml compute create --name {name} --type amlcompute --size {size} "
                 f"--min-instances 0 --max-instances {count}",
             )
         if cluster.size.lower() != size.lower() or cluster.max_instances < count:
-            raise ClusterRunError(
+            return ClusterRunError(
                 f"compute cluster {name!r} is {cluster.size} with at most "
                 f"{cluster.max_instances} nodes; the run asks for {count} × {size}",
                 code="AML_CLUSTER_MISMATCH",
                 hint="point compute.azureML at a cluster of that size, or resize the cluster",
             )
+        return None
 
     def _submit(self, ws: MLWorkspace, run: PlacedRun) -> None:
         from azure.ai.ml import Input, Output, command
@@ -261,7 +289,8 @@ class ClusterRuns:
             inputs=inputs,
             outputs={
                 "run": Output(
-                    type="uri_folder", path=ws.datastore_uri(output_prefix(run.name, run.key))
+                    type="uri_folder",
+                    path=ws.datastore_uri(output_prefix(run.name, run.job_name)),
                 )
             },
             environment=Environment(image=placement["image"]),
@@ -333,7 +362,7 @@ class ClusterRuns:
         run_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="ftops-download-", dir=run_dir.parent) as tmp:
             staged = Path(tmp)
-            ws.download_prefix(output_prefix(run.name, run.key), staged)
+            ws.download_prefix(output_prefix(run.name, run.job_name), staged)
             if not (staged / localruns.OUTPUTS).exists():
                 raise ClusterRunError(
                     f"Azure ML job {run.job_name} completed without {localruns.OUTPUTS}",
@@ -355,6 +384,10 @@ class ClusterRuns:
                 code="LOCALRUN_FAILED",
             )
         return f"{state.describe()} on Azure ML (job {run.job_name}), downloaded"
+
+
+def _failed(job: JobFacts) -> bool:
+    return not job.running and job.status != "Completed"
 
 
 def _live(name: str, key: str, phase: str, detail: str | None) -> LocalRunLive:

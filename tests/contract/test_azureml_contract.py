@@ -27,8 +27,8 @@ pytest.importorskip("azure.ai.ml")
 from azure.core.exceptions import ResourceNotFoundError
 
 from reconciler.emulator import server as emulator_server
-from reconciler.errors import FtopsError
 from reconciler.emulator.routing import ML_MFE_SWAGGER, ML_WORKSPACE_SWAGGER
+from reconciler.errors import FtopsError
 from reconciler.providers.azureml import MLWorkspace, ensure_emulator_workspaces
 from reconciler.specs.models import MLWorkspaceSpec
 from tests.contract import swagger as sw

@@ -77,10 +77,11 @@ def write_specs(
     return path
 
 
-def apply(ws: Workspace, specs: Path, *, wait: bool = True) -> Any:
-    """What `ftops apply --emulator --yes [--wait]` does; the first plan."""
+def apply(ws: Workspace, specs: Path, *, wait: bool = True, retry_failed: bool = False) -> Any:
+    """What `ftops apply --emulator --yes [--wait] [--retry-failed]` does; the first plan."""
     from reconciler.applying import ApplyOptions
     from reconciler.bootstrap import connected
+    from reconciler.planning import PlanOptions
     from reconciler.session import Quiet, applier_for
     from reconciler.workspace import load_workspace
 
@@ -93,7 +94,9 @@ def apply(ws: Workspace, specs: Path, *, wait: bool = True) -> Any:
         state_dir=loaded.state_dir,
         workspaces=desired.placed_workspaces,
     ) as provider:
-        options = ApplyOptions(wait=wait, timeout_s=300)
+        options = ApplyOptions(
+            wait=wait, timeout_s=300, plan_options=PlanOptions(retry_failed=retry_failed)
+        )
         applier = applier_for(loaded, provider, progress, options, local_env={})
         applier.run()
     return progress.first
@@ -143,6 +146,50 @@ def test_an_apply_without_wait_submits_once_and_a_later_apply_downloads(
 
 
 NO_DROPOUT = {"dropout": 0.0}  # dropout draws its masks per process: no two splits share them
+
+
+def test_a_job_that_fails_on_the_cluster_is_an_error_until_retried_as_a_new_job(
+    workspace: Workspace, emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.cli import main
+
+    specs = write_specs(workspace, {"device": "cpu", "azureML": PLACEMENT})
+    apply(workspace, specs, wait=False)
+    key, _, run = workspace.resolve(NAME, workspace.spec(compute={"device": "cpu"}))
+    first = f"ftops-{NAME}-{key[:12]}"
+    _control(emulator, f"mljobs/{first}/fail")
+    capsys.readouterr()
+    assert main(["plan", str(specs), "--emulator"]) == 1
+    err = capsys.readouterr().err
+    assert "LOCALRUN_FAILED" in err and "the node was lost" in err, err
+    assert "apply --retry-failed submits it again, as a new job" in err
+    again = apply(workspace, specs, retry_failed=True)
+    [change] = [c for c in again.changes if str(c.address) == f"trainingrun/{NAME}"]
+    assert change.reason.why.value == "retry"
+    assert lr.read_run_state(run, verify=True).phase == "succeeded"
+    assert _assets(emulator)["jobs"] == 2  # the failed one stays, for its logs
+    assert apply(workspace, specs).is_converged
+
+
+def test_plan_refuses_a_cluster_too_small_for_the_run_before_uploading_anything(
+    workspace: Workspace, emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.cli import main
+    from reconciler.providers.azureml import MLWorkspace, ensure_emulator_workspaces
+    from reconciler.specs.models import MLWorkspaceSpec
+
+    spec = MLWorkspaceSpec.model_validate(ML_WORKSPACE)
+    ensure_emulator_workspaces(emulator, {"ml": spec})
+    MLWorkspace(spec, emulator_url=emulator).create_cluster("cpu-cluster", "Standard_D2s_v3", 1)
+    before = writes(emulator)
+    specs = write_specs(workspace, {"device": "cpu", "azureML": {**PLACEMENT, "instanceCount": 2}})
+    capsys.readouterr()
+    assert main(["plan", str(specs), "--emulator"]) == 1
+    err = capsys.readouterr().err
+    assert "AML_CLUSTER_MISMATCH" in err and "Standard_D2s_v3 with at most 1 nodes" in err, err
+    assert "resize the cluster" in err
+    assert main(["apply", str(specs), "--emulator", "--yes"]) == 1
+    assert writes(emulator) == before, "nothing is uploaded for a run its cluster cannot take"
 
 
 def _adapter(run: Path) -> dict[str, Any]:
