@@ -199,9 +199,10 @@ def _changing(p: argparse.ArgumentParser) -> None:
 
 def _report_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "report", help="plots (PNG) and a markdown summary of a fine-tune's or local run's results"
+        "report",
+        help="plots (PNG) and a markdown summary of a fine-tune's or training run's results",
     )
-    p.add_argument("name", help="the FineTune or LocalRun (metadata.name)")
+    p.add_argument("name", help="the FineTune or TrainingRun (LocalRun) (metadata.name)")
     _common(p)
     p.add_argument(
         "--out", type=Path, help="directory for the report (default: .ftops/reports/NAME)"
@@ -538,9 +539,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if fine_tune is None and run is None:
         names = [f.name for f in ws.desired.fine_tunes] + [r.name for r in ws.desired.local_runs]
         raise FtopsError(
-            f"no FineTune or LocalRun named {args.name!r}",
+            f"no FineTune or TrainingRun named {args.name!r}",
             code="REPORT_UNKNOWN",
-            hint=f"declared: {', '.join(names)}" if names else "declare a FineTune or LocalRun",
+            hint=f"declared: {', '.join(names)}" if names else "declare a FineTune or TrainingRun",
         )
     if fine_tune is not None:
         with _connected(ws, args) as provider:

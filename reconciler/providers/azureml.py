@@ -21,6 +21,7 @@ from reconciler.errors import FtopsError
 from reconciler.specs.models import MLWorkspaceSpec
 
 T = TypeVar("T")
+DATASTORE_URI = "azureml://datastores/workspaceblobstore/paths/"
 ML_API_VERSION = "2024-04-01"
 RUNNING = (
     "NotStarted",
@@ -62,6 +63,7 @@ class JobFacts:
     status: str
     error: str | None
     studio_url: str | None
+    outputs: dict[str, str] | None = None  # output name → its datastore URI
 
     @property
     def running(self) -> bool:
@@ -224,7 +226,7 @@ class MLWorkspace:
         return ContainerClient(f"{self.emulator_url}/blob/{account}", name, credential=sas)
 
     def datastore_uri(self, path: str) -> str:
-        return f"azureml://datastores/workspaceblobstore/paths/{path}"
+        return f"{DATASTORE_URI}{path}"
 
     def has_blob(self, name: str, size: int) -> bool:
         blob = self.container.get_blob_client(name)
@@ -297,11 +299,17 @@ class MLWorkspace:
         properties = dict(getattr(found, "properties", None) or {})
         error = properties.get("ftops.emulator.error") or properties.get("error")
         studio = (getattr(found, "services", None) or {}).get("Studio")
+        outputs = {
+            key: str(output.path)
+            for key, output in (getattr(found, "outputs", None) or {}).items()
+            if getattr(output, "path", None)
+        }
         return JobFacts(
             name=name,
             status=str(getattr(found.status, "value", found.status)),  # an enum, or a string
             error=str(error) if error else None,
             studio_url=getattr(studio, "endpoint", None),
+            outputs=outputs,
         )
 
     def submit(self, job: Any) -> None:

@@ -31,7 +31,7 @@ from reconciler.errors import FtopsError
 from reconciler.fileio import file_digest, write_json_atomic
 from reconciler.live import LocalRunLive
 from reconciler.plans import StartLocalRun, Why
-from reconciler.providers.azureml import JobFacts, MLWorkspace, Upload
+from reconciler.providers.azureml import DATASTORE_URI, JobFacts, MLWorkspace, Upload
 from reconciler.providers.local import OFFLINE_ENV  # the job trains offline, as here
 from reconciler.specs.models import MLWorkspaceSpec
 
@@ -233,7 +233,7 @@ class ClusterRuns:
                 code="LOCALRUN_FAILED",
                 hint=(job.error if job else None) or "see the job in Azure ML studio",
             )
-        return self._download(ws, run)
+        return self._download(ws, run, job)
 
     def _check_cluster(self, ws: MLWorkspace, placement: dict[str, Any]) -> None:
         """Before a submission: the cluster is there and fits (the emulator's is made)."""
@@ -356,13 +356,23 @@ class ClusterRuns:
                 )
             time.sleep(self.poll_interval_s)
 
-    def _download(self, ws: MLWorkspace, run: PlacedRun) -> str:
-        """The job's output folder into the run directory, `outputs.json` last."""
+    def _download(self, ws: MLWorkspace, run: PlacedRun, job: JobFacts) -> str:
+        """The job's output folder (where the job says it is) into the run directory,
+        `outputs.json` last."""
+        uri = (job.outputs or {}).get("run") or ws.datastore_uri(
+            output_prefix(run.name, run.job_name)
+        )
+        if not uri.startswith(DATASTORE_URI):
+            raise ClusterRunError(
+                f"Azure ML job {run.job_name} wrote its outputs to {uri}, "
+                "not to the default datastore",
+                code="LOCALRUN_FAILED",
+            )
         run_dir = localruns.run_dir(self.root, run.name, run.key)
         run_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="ftops-download-", dir=run_dir.parent) as tmp:
             staged = Path(tmp)
-            ws.download_prefix(output_prefix(run.name, run.job_name), staged)
+            ws.download_prefix(uri[len(DATASTORE_URI) :], staged)
             if not (staged / localruns.OUTPUTS).exists():
                 raise ClusterRunError(
                     f"Azure ML job {run.job_name} completed without {localruns.OUTPUTS}",

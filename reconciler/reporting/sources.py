@@ -60,7 +60,7 @@ def local_run(root: Path, run: DesiredLocalRun) -> tuple[str, RunFacts]:
     epochs = run.spec.get("spec", {}).get("hyperparameters", {}).get("epochs")
     facts = RunFacts(
         name=run.name,
-        where=f"local run {directory}",
+        where=_where(run, directory),
         status=state.phase,
         model=str(directory / localruns.ADAPTER) if state.phase == "succeeded" else None,
         trained_tokens=metrics.get("train_tokens"),
@@ -71,3 +71,10 @@ def local_run(root: Path, run: DesiredLocalRun) -> tuple[str, RunFacts]:
         ),
     )
     return results.read_text(encoding="utf-8"), facts
+
+
+def _where(run: DesiredLocalRun, directory: Path) -> str:
+    placed = run.placement
+    if not placed:
+        return f"local run {directory}"
+    return f"run {directory}, trained on Azure ML {placed['workspace']}/{placed['cluster']}"
