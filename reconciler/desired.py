@@ -139,7 +139,7 @@ class DesiredLocalRun(Desired):
     @property
     def placement(self) -> dict[str, Any] | None:
         """The resolved compute.azureML, when the run is placed on a cluster."""
-        placed = self.spec["spec"]["compute"].get("azureML")
+        placed = self.spec.get("spec", {}).get("compute", {}).get("azureML")
         return dict(placed) if placed else None
 
 
