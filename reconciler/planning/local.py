@@ -31,7 +31,7 @@ def _local_run_change(p: Planning, run: DesiredLocalRun) -> StartLocalRun | Wait
         return Keep(address=run.address, reason=reason, live_id=run.key)
     if phase == "running":
         step = f"step {live.step}/{live.max_steps}" if live and live.step else "running"
-        where = live.detail if live and live.detail and "Azure ML" in live.detail else None
+        where = live.detail if run.placement and live and live.detail else None
         reason = Reason(why=Why.IN_PROGRESS, detail=where or "training locally")
         return Wait(
             address=run.address,
