@@ -31,7 +31,13 @@ from reconciler.errors import FtopsError
 from reconciler.fileio import file_digest, write_json_atomic
 from reconciler.live import LocalRunLive
 from reconciler.plans import StartLocalRun, Why
-from reconciler.providers.azureml import DATASTORE_URI, JobFacts, MLWorkspace, Upload
+from reconciler.providers.azureml import (
+    DATASTORE_URI,
+    ClusterFacts,
+    JobFacts,
+    MLWorkspace,
+    Upload,
+)
 from reconciler.providers.local import OFFLINE_ENV  # the job trains offline, as here
 from reconciler.specs.models import MLWorkspaceSpec
 
@@ -75,19 +81,27 @@ def code_digest(files: list[Path], package: Path = PACKAGE) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def folder_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(file_digest(path).encode())
     return digest.hexdigest()
 
 
 # --- one run's job --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """An input of the job: local files under `root`, stored at `address` (a folder's prefix,
+    or a file's name), registered as a folder (uri_folder) or a file (uri_file)."""
+
+    root: Path
+    files: tuple[Path, ...]
+    address: str
+    folder: bool
+
+    def uploads(self) -> list[Upload]:
+        if not self.folder:
+            return [Upload(self.files[0], self.address)]
+        return [Upload(f, self.address + f.relative_to(self.root).as_posix()) for f in self.files]
 
 
 @dataclass(frozen=True)
@@ -108,17 +122,30 @@ class PlacedRun:
     def paths(self) -> dict[str, Any]:
         return dict(self.lock["paths"])
 
-    def inputs(self) -> dict[str, tuple[Path, str, bool]]:
-        """Input name → (local path, content address, is a folder)."""
-        paths = self.paths
-        base = Path(paths["baseModelDir"])
-        found = {"base": (base, f"ftops/models/{folder_digest(base)[:32]}/", True)}
-        for name, key in (("train", "training"), ("valid", "validation"), ("template", None)):
-            value = paths.get(key) if key else paths.get("chatTemplateFile")
-            if value:
+    def inputs(self) -> dict[str, JobInput]:
+        """What the job reads, each under a content address made of the digests the run key
+        was computed from (the lock's): nothing is hashed again here, a 7 GB base included."""
+        paths, digests = self.paths, self.lock["digests"]
+        model_dir = Path(paths["baseModelDir"])
+        gguf = paths.get("ggufFile")
+        # The files the trainer reads: the GGUF alone, or the checkpoint directory's own files.
+        base_files = (
+            (model_dir / gguf,)
+            if gguf
+            else tuple(sorted(p for p in model_dir.iterdir() if p.is_file()))
+        )
+        base_id = hashlib.sha256(localruns.canonical_json(digests["base"]).encode()).hexdigest()
+        found = {"base": JobInput(model_dir, base_files, f"ftops/models/{base_id[:32]}/", True)}
+        for name, path_key, digest in (
+            ("train", "training", digests["train"]),
+            ("valid", "validation", digests.get("valid")),
+            ("template", "chatTemplateFile", digests["base"]["chat_template"]),
+        ):
+            value = paths.get(path_key)
+            if value and digest:
                 path = Path(value)
-                digest = file_digest(path)
-                found[name] = (path, f"ftops/files/{digest}/{path.name}", False)
+                address = f"ftops/files/{digest}/{path.name}"
+                found[name] = JobInput(path.parent, (path,), address, False)
         return found
 
     def command(self, inputs: dict[str, Any]) -> str:
@@ -179,7 +206,8 @@ class ClusterRuns:
         _, job = self.latest(self.workspace(placement["workspace"]), name, key)
         where = f"Azure ML {placement['workspace']}/{placement['cluster']}"
         if job is None:
-            problem = self.cluster_problem(self.workspace(placement["workspace"]), placement)
+            ws = self.workspace(placement["workspace"])
+            problem = self.cluster_problem(ws, placement, ws.cluster(placement["cluster"]))
             if problem is not None:  # reported by plan, before anything is uploaded
                 live = _live(name, key, "missing", None)
                 return live.model_copy(
@@ -237,20 +265,22 @@ class ClusterRuns:
 
     def _check_cluster(self, ws: MLWorkspace, placement: dict[str, Any]) -> None:
         """Before a submission: the cluster is there and fits (the emulator's is made)."""
-        if self.emulator_url and ws.cluster(placement["cluster"]) is None:
+        cluster = ws.cluster(placement["cluster"])
+        if cluster is None and self.emulator_url:
             count = int(placement["instanceCount"])
             ws.create_cluster(placement["cluster"], placement["instanceType"], count)
             return
-        problem = self.cluster_problem(ws, placement)
+        problem = self.cluster_problem(ws, placement, cluster)
         if problem is not None:
             raise problem
 
-    def cluster_problem(self, ws: MLWorkspace, placement: dict[str, Any]) -> ClusterRunError | None:
+    def cluster_problem(
+        self, ws: MLWorkspace, placement: dict[str, Any], cluster: ClusterFacts | None
+    ) -> ClusterRunError | None:
         """Why the run cannot be submitted to its cluster, or None. ftops never creates or
         resizes a real cluster: a missing one (or a smaller one) is for the team to provide."""
         name, size = placement["cluster"], placement["instanceType"]
         count = int(placement["instanceCount"])
-        cluster = ws.cluster(name)
         if cluster is None and self.emulator_url:
             return None  # made on first use, as the emulator's accounts are
         if cluster is None:
@@ -274,10 +304,9 @@ class ClusterRuns:
         from azure.ai.ml.entities import Environment
 
         inputs = {}
-        for input_name, (path, address, folder) in run.inputs().items():
-            asset = self._ensure_input(ws, input_name, path, address, folder)
-            kind = "uri_folder" if folder else "uri_file"
-            inputs[input_name] = Input(type=kind, path=asset)
+        for input_name, item in run.inputs().items():
+            asset = self._ensure_input(ws, input_name, item)
+            inputs[input_name] = Input(type="uri_folder" if item.folder else "uri_file", path=asset)
         code = self._ensure_code(ws, run)
         placement = run.placement
         job = command(
@@ -302,21 +331,13 @@ class ClusterRuns:
         )
         ws.submit(job)
 
-    def _ensure_input(
-        self, ws: MLWorkspace, input_name: str, path: Path, address: str, folder: bool
-    ) -> str:
+    def _ensure_input(self, ws: MLWorkspace, input_name: str, item: JobInput) -> str:
         """`azureml:{asset}:{version}`: uploaded and registered only when absent."""
-        digest = address.split("/")[2]
+        digest = item.address.split("/")[2]
         asset, version = f"ftops-{input_name}", digest[:16]
         if not ws.data_version(asset, version):
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if folder else [path]
-            ws.put_files(
-                [
-                    Upload(file, address + file.relative_to(path).as_posix() if folder else address)
-                    for file in files
-                ]
-            )
-            ws.register_data(asset, version, ws.datastore_uri(address), folder)
+            ws.put_files(item.uploads())
+            ws.register_data(asset, version, ws.datastore_uri(item.address), item.folder)
         return f"azureml:{asset}:{version}"
 
     def _ensure_code(self, ws: MLWorkspace, run: PlacedRun) -> str:
