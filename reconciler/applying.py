@@ -166,8 +166,9 @@ class Applier:
             live, current = self.observe()
 
     def _smoke_tests(self, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One chat completion to each deployment this apply changed that asks for it."""
-        changed = {d["address"] for d in done}
+        """One chat completion to each deployment this apply created or changed (not deleted:
+        a destroy's deployments are gone) that asks for it."""
+        changed = {d["address"] for d in done if d["action"] != Action.DELETE.value}
         results = []
         for d in self.desired.deployments:
             test = d.smoke_test

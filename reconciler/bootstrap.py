@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
     from reconciler.providers.azure import AzureProvider
@@ -24,17 +24,21 @@ def connected(
     emulator: bool,
     state_dir: Path,
     workspaces: dict[str, MLWorkspaceSpec] | None = None,
-) -> Iterator[AzureProvider | None]:
-    """The provider for `accounts` (and the Azure ML `workspaces` runs are placed on); None when
-    there are neither (local runs only): then neither the SDKs nor an emulator are loaded."""
+    hubs: dict[str, MLWorkspaceSpec] | None = None,
+    project: str = "",
+) -> Iterator[Any]:
+    """The provider for `accounts` and the `hubs` (hub projects that fine-tune serverless), and
+    the Azure ML `workspaces` runs are placed on; None when there are none of them (local runs
+    only): then neither the SDKs nor an emulator are loaded."""
     workspaces = workspaces or {}
-    if not accounts and not workspaces:
+    hubs = hubs or {}
+    if not accounts and not workspaces and not hubs:
         yield None
         return
     from reconciler.providers.azure import AzureProvider
 
     if not emulator:
-        yield AzureProvider(accounts)
+        yield _routed(AzureProvider(accounts), hubs, project, None)
         return
     url = os.environ.get(EMULATOR_URL_ENV)
     handle = None
@@ -46,11 +50,36 @@ def connected(
     try:
         provider = AzureProvider(accounts, emulator_url=url)
         provider.ensure_accounts(list(accounts))
-        if workspaces:
+        if workspaces or hubs:
             from reconciler.providers.azureml import ensure_emulator_workspaces
 
-            ensure_emulator_workspaces(url, workspaces)
-        yield provider
+            ensure_emulator_workspaces(url, workspaces | hubs)
+        yield _routed(provider, hubs, project, url)
     finally:
         if handle is not None:
             handle.stop()
+
+
+def _routed(
+    provider: AzureProvider, hubs: dict[str, MLWorkspaceSpec], project: str, url: str | None
+) -> Any:
+    """The accounts' provider, with the hub projects' beside it where there are any."""
+    if not hubs:
+        return provider
+    need_azure_ml("fine-tunes in an ML workspace (workspace:)")
+    from reconciler.providers.hub import HubProvider, RoutedCloud
+
+    return RoutedCloud(provider, HubProvider(hubs, project=project, emulator_url=url))
+
+
+def need_azure_ml(what: str) -> None:
+    import importlib.util
+
+    from reconciler.errors import FtopsError
+
+    if importlib.util.find_spec("azure.ai.ml") is None:
+        raise FtopsError(
+            f"{what} need the Azure ML SDK",
+            code="AML_SDK_MISSING",
+            hint="pip install 'ftops[azureml]'",
+        )

@@ -312,6 +312,8 @@ def _connected(ws: Workspace, args: argparse.Namespace) -> Any:
         emulator=args.emulator,
         state_dir=ws.state_dir,
         workspaces=ws.desired.placed_workspaces,
+        hubs=ws.desired.hubs,
+        project=ws.desired.project,
     )
 
 

@@ -42,6 +42,8 @@ TAG_PROTECT = "ftops-protect"
 # The hash of the deployment's own fields: when it matches, a live difference is drift even if an
 # upstream retrain moved `ftops-key`.
 TAG_SPEC = "ftops-spec"
+# A serverless endpoint bills per token: its sku is Consumption, and it has no capacity to set.
+SERVERLESS_SKU = Sku(name="Consumption", capacity=1)
 
 
 class Desired(BaseModel):
@@ -161,6 +163,23 @@ class DesiredState(Desired):
         return self.project_spec.policy
 
     @property
+    def hubs(self) -> dict[str, MLWorkspaceSpec]:
+        """The MLWorkspaces (hub projects) that fine-tunes train in or deployments serve from:
+        plans treat each like an account, by its name."""
+        names = {f.account for f in self.fine_tunes} | {d.account for d in self.deployments}
+        return {n: self.ml_workspaces[n] for n in sorted(names - set(self.accounts))}
+
+    def region_of(self, target: str) -> str:
+        """The region of an account or of a hub project."""
+        spec = self.accounts.get(target) or self.ml_workspaces[target]
+        return spec.region
+
+    def kind_of(self, target: str) -> str:
+        """An account's kind (OpenAI, AIServices), or MLWorkspace for a hub project."""
+        account = self.accounts.get(target)
+        return account.kind if account else "MLWorkspace"
+
+    @property
     def placed_workspaces(self) -> dict[str, MLWorkspaceSpec]:
         """The MLWorkspaces that runs are placed on (compute.azureML)."""
         names = {r.placement["workspace"] for r in self.local_runs if r.placement}
@@ -249,7 +268,7 @@ def _fine_tune(
     key = fingerprint(key_view(spec) | resolved)
     return DesiredFineTune(
         name=doc.name,
-        account=spec.account,
+        account=target_name(spec),
         key=key,
         suffix=job_suffix(spec.suffix or doc.name, key),
         base_model=None if upstream else str(spec.base_model),
@@ -264,6 +283,13 @@ def _fine_tune(
         paused=spec.paused,
         location=doc.location,
     )
+
+
+def target_name(spec: FineTuneSpec | DeploymentSpec) -> str:
+    """The account, or the hub project's MLWorkspace, by name: plans address both alike."""
+    target = spec.account or spec.workspace
+    assert target is not None  # the spec model requires one
+    return target
 
 
 def job_suffix(label: str, key: str) -> str:
@@ -321,9 +347,9 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
     key = fingerprint(own | {"model": model_identity})
     return DesiredDeployment(
         name=doc.name,
-        account=spec.account,
+        account=target_name(spec),
         deployment_name=name,
-        sku=spec.sku,
+        sku=spec.sku if spec.account else SERVERLESS_SKU,
         rai_policy=spec.rai_policy,
         version_upgrade_option=spec.version_upgrade_option,
         protect=spec.protect,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 from typing import Any, Protocol
 
+from pydantic.alias_generators import to_camel
+
 from reconciler.catalog.models import normalize_region
 from reconciler.datasets import default_epochs
 from reconciler.desired import DesiredFineTune, DesiredState
@@ -26,6 +28,7 @@ from reconciler.plans import (
     TrainJob,
     Why,
 )
+from reconciler.specs.models import Hyperparameters
 
 
 class ModelFacts(Protocol):
@@ -186,15 +189,44 @@ def _source(catalog: CatalogLike, info: Any, figure: str) -> str | None:
 
 def preflight(desired: DesiredState, catalog: CatalogLike) -> list[Diagnostic]:
     """The catalog's checks, offline: `validate` runs them as `plan` does."""
-    problems = [p for name in desired.accounts for p in _region(desired, name, catalog)]
+    targets = [*desired.accounts, *desired.hubs]
+    problems = [p for name in targets for p in _region(desired, name, catalog)]
     for ft in desired.fine_tunes:
         if not ft.upstream:  # a chain continues its upstream's model: the root was checked
             problems.extend(_base_model(desired, ft, catalog))
+        if ft.account in desired.hubs:
+            problems.extend(_serverless_hyperparameters(ft))
     return problems
 
 
+# What serverless fine-tuning in a hub project takes of the spec's hyperparameters.
+SERVERLESS_HYPERPARAMETERS = ("epochs", "batch_size")
+
+
+def _serverless_hyperparameters(ft: DesiredFineTune) -> list[Diagnostic]:
+    values, defaults = ft.method.hyperparameters, Hyperparameters()
+    extra = [
+        name
+        for name in Hyperparameters.model_fields
+        if name not in SERVERLESS_HYPERPARAMETERS
+        and getattr(values, name) != getattr(defaults, name)
+    ]
+    if not extra:
+        return []
+    names = ", ".join(to_camel(n) for n in extra)
+    return [
+        error(
+            "PREFLIGHT_HYPERPARAMETER",
+            f"FineTune {ft.name!r}: serverless fine-tuning in workspace {ft.account!r} has no "
+            f"setting for {names}",
+            ft.location,
+            "in a hub project, set epochs and batchSize only (and seed)",
+        )
+    ]
+
+
 def _region(desired: DesiredState, name: str, catalog: CatalogLike) -> list[Diagnostic]:
-    region = desired.accounts[name].region
+    region = desired.region_of(name)
     known = catalog.known_regions()
     if normalize_region(region) in known:
         return []
@@ -205,7 +237,8 @@ def _region(desired: DesiredState, name: str, catalog: CatalogLike) -> list[Diag
     return [
         error(
             "PREFLIGHT_UNKNOWN_REGION",
-            f"Account {name!r}: {region!r} is not an Azure OpenAI region the catalog knows",
+            f"{'Account' if name in desired.accounts else 'MLWorkspace'} {name!r}: {region!r} "
+            "is not a region the catalog knows",
             desired.account_locations.get(name),
             hint,
         )
@@ -215,7 +248,7 @@ def _region(desired: DesiredState, name: str, catalog: CatalogLike) -> list[Diag
 def _base_model(
     desired: DesiredState, ft: DesiredFineTune, catalog: CatalogLike
 ) -> list[Diagnostic]:
-    region = desired.accounts[ft.account].region
+    region = desired.region_of(ft.account)
     info = catalog.model(ft.base_model or "")
     if info is None:
         close = difflib.get_close_matches(ft.base_model or "", catalog.ids(), n=3)
@@ -226,6 +259,16 @@ def _base_model(
                 f"{ft.base_model!r} is not a fine-tunable model in the catalog",
                 ft.location,
                 _unknown_model_hint(ft.base_model or "", close),
+            )
+        ]
+    if ft.account in desired.hubs and not info.account_kinds:
+        return [
+            error(
+                "PREFLIGHT_ACCOUNT_KIND",
+                f"FineTune {ft.name!r}: {info.id} fine-tunes on Azure OpenAI accounts, not in "
+                f"ML workspace {ft.account!r}",
+                ft.location,
+                "train it with `account:` (an Account); workspaces fine-tune Phi models",
             )
         ]
     if ft.training_type or info.account_kinds:
@@ -247,19 +290,11 @@ def _tier_and_kind(
     desired: DesiredState, ft: DesiredFineTune, info: Any, catalog: CatalogLike
 ) -> list[Diagnostic]:
     """The catalog's model × tier × region × account kind rules."""
-    account = desired.accounts[ft.account]
-    if info.account_kinds and account.kind not in info.account_kinds:
-        return [
-            error(
-                "PREFLIGHT_ACCOUNT_KIND",
-                f"FineTune {ft.name!r}: {info.id} fine-tunes only on "
-                f"{' or '.join(info.account_kinds)} accounts; account {ft.account!r} is "
-                f"{account.kind}",
-                ft.location,
-                "open models train on Microsoft Foundry resources: declare an Account with "
-                "kind: AIServices",
-            )
-        ]
+    kind, region = desired.kind_of(ft.account), desired.region_of(ft.account)
+    if info.account_kinds and kind not in info.account_kinds:
+        return [_wrong_kind(ft, info, kind)]
+    if kind == "MLWorkspace":
+        return _serverless_region(ft, info, region, catalog)
     tier = ft.training_type or (info.tiers[0] if len(info.tiers) == 1 else None)
     if tier is None:
         return []
@@ -272,7 +307,7 @@ def _tier_and_kind(
                 f"its tiers: {', '.join(info.tiers)}",
             )
         ]
-    if ft.training_type is None:
+    if ft.training_type is None and tier != "Standard":  # Standard is Azure's default
         return [
             error(
                 "PREFLIGHT_TIER",
@@ -282,18 +317,59 @@ def _tier_and_kind(
                 f"add trainingType: {tier}",
             )
         ]
-    if not catalog.trains_on_tier(info, tier, account.region):
+    if not catalog.trains_on_tier(info, tier, region):
         regions = catalog.tier_regions(info, tier)
         return [
             error(
                 "PREFLIGHT_REGION",
                 f"FineTune {ft.name!r}: {info.id} cannot train on the {tier} tier from region "
-                f"{account.region!r} (account {ft.account!r})",
+                f"{region!r} ({_target_label(desired, ft.account)})",
                 ft.location,
                 f"{tier} training of {info.id} runs from: {', '.join(regions) or 'no region'}",
             )
         ]
     return []
+
+
+def _serverless_region(
+    ft: DesiredFineTune, info: Any, region: str, catalog: CatalogLike
+) -> list[Diagnostic]:
+    if catalog.trains_on_tier(info, "Standard", region):
+        return []
+    return [
+        error(
+            "PREFLIGHT_REGION",
+            f"FineTune {ft.name!r}: {info.id} cannot be fine-tuned serverless from region "
+            f"{region!r} (workspace {ft.account!r})",
+            ft.location,
+            f"serverless fine-tuning of {info.id} runs in hub projects in: "
+            f"{', '.join(info.regions)}",
+        )
+    ]
+
+
+def _wrong_kind(ft: DesiredFineTune, info: Any, kind: str) -> Diagnostic:
+    if "MLWorkspace" in info.account_kinds:
+        return error(
+            "PREFLIGHT_ACCOUNT_KIND",
+            f"FineTune {ft.name!r}: {info.id} fine-tunes serverless in an Azure ML hub project, "
+            f"not on account {ft.account!r}",
+            ft.location,
+            "declare an MLWorkspace for the hub project and train with `workspace:`",
+        )
+    where = "ML workspace" if kind == "MLWorkspace" else f"{kind} account"
+    return error(
+        "PREFLIGHT_ACCOUNT_KIND",
+        f"FineTune {ft.name!r}: {info.id} fine-tunes only on "
+        f"{' or '.join(info.account_kinds)} accounts; {ft.account!r} is an {where}",
+        ft.location,
+        "open models train on Microsoft Foundry resources: declare an Account with "
+        "kind: AIServices",
+    )
+
+
+def _target_label(desired: DesiredState, target: str) -> str:
+    return f"account {target!r}" if target in desired.accounts else f"workspace {target!r}"
 
 
 def _method_and_price(ft: DesiredFineTune, info: Any) -> list[Diagnostic]:
@@ -331,10 +407,10 @@ def _method_and_price(ft: DesiredFineTune, info: Any) -> list[Diagnostic]:
 
 
 def _unknown_model_hint(model: str, close: list[str]) -> str:
-    if model.lower().startswith("phi-"):
+    if model.lower().startswith("phi-") and close:
         return (
-            "Phi models fine-tune as a serverless job of an Azure ML / AI Foundry hub project, "
-            "not through an Azure OpenAI account's jobs API, which ftops does not drive yet"
+            f"did you mean {' or '.join(close)}? Phi models fine-tune serverless in a hub "
+            "project: a FineTune with `workspace:`"
         )
     return (f"did you mean {' or '.join(close)}? " if close else "") + (
         "use a model listed in reconciler/catalog, or add it with Project.spec.catalog"

@@ -80,8 +80,9 @@ def read_live(
 
 
 def _accounts_in_use(desired: DesiredState) -> list[str]:
-    """Every declared account: prune needs the ones nothing targets any more, too."""
-    return sorted(desired.accounts)
+    """Every declared account (prune needs the ones nothing targets any more, too), and the hub
+    projects that fine-tunes train in."""
+    return sorted([*desired.accounts, *desired.hubs])
 
 
 def _current_suffixes(desired: DesiredState) -> dict[str, frozenset[str]]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.applying import Applier, ApplyOptions, Progress
-from reconciler.errors import FtopsError
+from reconciler.bootstrap import need_azure_ml
 from reconciler.localruns import LocalRunState
 from reconciler.providers import CloudProvider
 from reconciler.workspace import Workspace
@@ -32,7 +32,7 @@ def applier_for(
     )
     local: Any = here
     if ws.desired.placed_workspaces:
-        _need_azure_ml()
+        need_azure_ml("runs placed on Azure ML (compute.azureML)")
         from reconciler.providers.cluster_runs import ClusterRuns, PlacedRuns
 
         cluster = ClusterRuns(
@@ -45,23 +45,12 @@ def applier_for(
         local = PlacedRuns(here, cluster)
     return Applier(
         desired=ws.desired,
-        cloud=cloud if ws.desired.accounts else None,
+        cloud=cloud if ws.desired.accounts or ws.desired.hubs else None,
         progress=progress,
         options=options,
         catalog=ws.catalog,
         local=local if ws.desired.local_runs else None,
     )
-
-
-def _need_azure_ml() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("azure.ai.ml") is None:
-        raise FtopsError(
-            "runs placed on Azure ML (compute.azureML) need the Azure ML SDK",
-            code="AML_SDK_MISSING",
-            hint="pip install 'ftops[azureml]'",
-        )
 
 
 class Quiet:

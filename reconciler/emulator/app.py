@@ -142,8 +142,8 @@ class Emulator:
             return _unknown_route(request.method, path, arm, path_exists)
         if route.plane == "arm":
             return _check_arm(request, route)
-        if route.plane == "blob":
-            return None  # the blob handlers check their own authorization
+        if route.plane in ("blob", "serverless"):
+            return None  # these handlers check their own authorization (a SAS, an endpoint key)
         return _check_data_plane(request, route)
 
     async def _fault(self, request: Request, route: Route) -> Reply | str | None:

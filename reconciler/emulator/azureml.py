@@ -16,7 +16,7 @@ import sqlite3
 import uuid
 from typing import Any
 
-from reconciler.emulator import azureml_runs, blobs
+from reconciler.emulator import azureml_maas, azureml_runs, blobs
 from reconciler.emulator.arm import iso, json_object, system_data
 from reconciler.emulator.routing import ArmError, Call, Reply
 
@@ -34,6 +34,9 @@ TYPES = {
     "data": "Microsoft.MachineLearningServices/workspaces/data",
     "data_version": "Microsoft.MachineLearningServices/workspaces/data/versions",
     "job": "Microsoft.MachineLearningServices/workspaces/jobs",
+    "model": "Microsoft.MachineLearningServices/workspaces/models",
+    "model_version": "Microsoft.MachineLearningServices/workspaces/models/versions",
+    "serverless": "Microsoft.MachineLearningServices/workspaces/serverlessEndpoints",
 }
 # Azure ML's per-kind path segment under the workspace.
 SEGMENTS = {
@@ -43,6 +46,8 @@ SEGMENTS = {
     "environment": "environments",
     "data": "data",
     "job": "jobs",
+    "model": "models",
+    "serverless": "serverlessEndpoints",
 }
 
 
@@ -368,6 +373,7 @@ def start_pending_upload(call: Call) -> Reply:
 
 def job_get(call: Call) -> Reply:
     _workspace(call)
+    azureml_maas.settle(call)
     name = call.params["id"]
     found = get_resource(call.db, workspace_id(call), "job", name)
     if found is None:
@@ -376,7 +382,14 @@ def job_get(call: Call) -> Reply:
 
 
 def job_list(call: Call) -> Reply:
+    _workspace(call)
+    azureml_maas.settle(call)
     return _list(call, "job")
+
+
+def data_list(call: Call) -> Reply:
+    """DataContainer_List: the data assets, by name."""
+    return _list(call, "data")
 
 
 def job_put(call: Call) -> Reply:
@@ -390,8 +403,10 @@ def job_put(call: Call) -> Reply:
         existing["properties"]["tags"] = properties.get("tags", {})
         put_resource(call.db, scope, "job", name, existing, call.now)
         return Reply(200, existing)
+    if properties.get("jobType") == "FineTuning":
+        return azureml_maas.fine_tuning_put(call, properties, name)
     if properties.get("jobType") != "Command":
-        raise ArmError(400, "UserError", "This emulator runs command jobs only.")
+        raise ArmError(400, "UserError", "This emulator runs command and fine-tuning jobs only.")
     compute = str(properties.get("computeId") or "")
     if get_resource(call.db, scope, "compute", compute.rsplit("/", 1)[-1]) is None:
         raise ArmError(400, "UserError", f"Compute '{compute}' was not found in the workspace.")

@@ -86,11 +86,11 @@ def chat_completions(call: Call) -> Reply:
         (call.now, account, name),
     )
     model = loads(row["body"])["properties"]["model"]["name"]
-    completion = _completion(model, name, messages, call.now)
+    answer = completion(model, name, messages, call.now)
     if body.get("stream") is True:
         usage = (body.get("stream_options") or {}).get("include_usage") is True
-        return Reply(200, _event_stream(completion, usage), media_type="text/event-stream")
-    return Reply(200, completion)
+        return Reply(200, _event_stream(answer, usage), media_type="text/event-stream")
+    return Reply(200, answer)
 
 
 def _event_stream(completion: dict[str, Any], include_usage: bool) -> bytes:
@@ -112,7 +112,7 @@ def _event_stream(completion: dict[str, Any], include_usage: bool) -> bytes:
     return ("".join(events) + "data: [DONE]\n\n").encode()
 
 
-def _completion(model: str, deployment: str, messages: list[Any], now: float) -> dict[str, Any]:
+def completion(model: str, deployment: str, messages: list[Any], now: float) -> dict[str, Any]:
     last = messages[-1].get("content", "") if isinstance(messages[-1], dict) else ""
     text = f"[ftops emulator: deployment '{deployment}'] {str(last)[:200]}"
     prompt_tokens = sum(len(str(m)) // 4 + 1 for m in messages)

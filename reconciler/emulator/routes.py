@@ -6,6 +6,7 @@ from reconciler.emulator import (
     arm_accounts,
     arm_deployments,
     azureml,
+    azureml_maas,
     blobs,
     controls,
     files,
@@ -161,6 +162,31 @@ def azureml_routes() -> list[Route]:
         _ml("GET", job, "Jobs_Get", azureml.job_get),
         _ml("PUT", job, "Jobs_CreateOrUpdate", azureml.job_put),
         _ml("POST", job + "/cancel", "Jobs_Cancel", azureml.job_cancel),
+        _ml("GET", "/data", "DataContainers_List", azureml.data_list),
+        *serverless_routes(),
+    ]
+
+
+def serverless_routes() -> list[Route]:
+    """Models as a service (azureml_maas): the models FineTuning jobs register, and the
+    serverless endpoints that serve them."""
+    model = "/models/{name}/versions"
+    endpoint = "/serverlessEndpoints/{name}"
+    return [
+        _ml("GET", model, "ModelVersions_List", azureml_maas.model_versions_list),
+        _ml("GET", model + "/{version}", "ModelVersions_Get", azureml_maas.model_version_get),
+        _ml("GET", "/serverlessEndpoints", "ServerlessEndpoints_List", azureml_maas.endpoint_list),
+        _ml("GET", endpoint, "ServerlessEndpoints_Get", azureml_maas.endpoint_get),
+        _ml("PUT", endpoint, "ServerlessEndpoints_CreateOrUpdate", azureml_maas.endpoint_put),
+        _ml("DELETE", endpoint, "ServerlessEndpoints_Delete", azureml_maas.endpoint_delete),
+        _ml("POST", endpoint + "/listKeys", "ServerlessEndpoints_ListKeys", azureml_maas.keys),
+        Route(
+            "POST",
+            "/serverless/{workspaceGuid}/{name}/chat/completions",
+            "Serverless_ChatCompletions",
+            azureml_maas.chat_completions,
+            plane="serverless",
+        ),
     ]
 
 

@@ -84,6 +84,8 @@ def desired_fingerprint(desired: DesiredState) -> str:
         "deployments": [d.model_dump(mode="json", exclude=where) for d in desired.deployments],
         "local_runs": [(r.name, r.key) for r in desired.local_runs],
     }
+    if desired.hubs:  # only then: a plan saved before hubs existed keeps its fingerprint
+        view["hubs"] = {n: w.model_dump(mode="json") for n, w in desired.hubs.items()}
     return fingerprint(view)
 
 

@@ -156,6 +156,9 @@ def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutD
                 detail = f"not recreated (onMissing: warn): {DEVELOPER_EXPIRY_NOTE}"
                 return Keep(address=d.address, reason=Reason(why=Why.MISSING, detail=detail))
             reason = Reason(why=Why.EXPIRED, detail=DEVELOPER_EXPIRY_NOTE)
+    elif d.account in p.desired.hubs and d.fine_tune in p.jobs and target.model is not None:
+        detail = "not found in the workspace (new, or deleted outside ftops)"
+        reason = Reason(why=Why.MISSING, detail=detail)
     elif d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
         detail = f"not found in the account (new, or deleted outside ftops: {FIFTEEN_DAYS_NOTE})"
         reason = Reason(why=Why.MISSING, detail=detail)

@@ -59,7 +59,8 @@ def _upload_reason(p: Planning, f: DesiredFile) -> Reason:
     prefix = file_prefix(p.desired.project, f.dataset)
     older = [x.filename for x in p.account(f.account).files if x.filename.startswith(prefix)]
     if not older:
-        return Reason(why=Why.NEW, detail="not uploaded to this account yet")
+        where = "workspace" if f.account in p.desired.hubs else "account"
+        return Reason(why=Why.NEW, detail=f"not uploaded to this {where} yet")
     content = FieldDiff(
         path="content",
         before=file_digest_of(older[0]),

@@ -27,11 +27,12 @@ def _delete_owned(
     p: Planning, keep: set[tuple[str, str]], keep_files: set[str], *, asked: bool, detail: str
 ) -> None:
     reason = Reason(why=Why.PRUNE, detail=detail)
-    for account in p.desired.accounts:
+    for account in [*p.desired.accounts, *p.desired.hubs]:
         for dep in p.account(account).deployments:
             if dep.tags.get(TAG_PROJECT) == p.desired.project and (account, dep.name) not in keep:
                 _delete_deployment(p, account, dep, asked, reason)
-        if asked:
+        # A hub project's data assets are versions Azure ML keeps (archived, never deleted).
+        if asked and account in p.desired.accounts:
             _delete_files(p, account, keep_files, reason)
 
 

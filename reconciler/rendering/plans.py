@@ -105,9 +105,11 @@ def _estimate_lines(plan: Plan) -> list[str]:
             f"  data {d.dataset}: +{d.added_examples} / -{d.removed_examples} examples{delta}"
         )
     if est.training:
-        lines.append(
-            f"  total training ≈ ${est.training_cost_usd:,.2f}; validation tokens are not billed"
+        unknown = sum(t.cost_usd is None for t in est.training)
+        total = f"≈ ${est.training_cost_usd:,.2f}" + (
+            f" + {plural(unknown, 'job')} of unknown cost" if unknown else ""
         )
+        lines.append(f"  total training {total}; validation tokens are not billed")
     sources = sorted(
         {t.price_source for t in est.training if t.price_source}
         | {h.price_source for h in est.hosting if h.price_source}

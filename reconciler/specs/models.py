@@ -359,10 +359,14 @@ class Method(SpecModel):
 
 
 class FineTuneSpec(SpecModel):
-    """An Azure OpenAI fine-tuning job and the model it produces."""
+    """A fine-tuning job and the model it produces: on an Azure OpenAI (Foundry) account, or, for
+    Phi models, serverless in an Azure ML hub project (`workspace`)."""
 
-    account: Annotated[Name, Where("where the job runs: another account trains anew")]
-    """The Account (metadata.name) that trains the model."""
+    account: Annotated[Name | None, Where("where the job runs: another account trains anew")] = None
+    """The Account (metadata.name) that trains the model. Exactly one of account and workspace."""
+    workspace: Annotated[Name | None, Where("where the job runs: elsewhere trains anew")] = None
+    """The MLWorkspace (metadata.name) of an AI Foundry hub project that fine-tunes the model
+    serverless (models as a service: Phi-4, Phi-4-mini-instruct, ...)."""
     base_model: Annotated[
         str | FineTuneRef, Identity("base", "a chained upstream enters as its own job key")
     ]
@@ -399,6 +403,18 @@ class FineTuneSpec(SpecModel):
     """`true`: apply pauses the job while it trains; `false`: apply resumes it when it is paused
     (by a person or by Azure). Unset: a paused job is left paused and shown with who paused it.
     """
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FineTuneSpec:
+        _check_one_target(self.account, self.workspace)
+        if self.workspace and (self.training_type or self.paused is not None):
+            raise ValueError("trainingType and paused are Azure OpenAI's; a workspace has neither")
+        return self
+
+
+def _check_one_target(account: str | None, workspace: str | None) -> None:
+    if (account is None) == (workspace is None):
+        raise ValueError("give exactly one of account (Azure OpenAI) and workspace (Azure ML)")
 
 
 # --- Deployment ----------------------------------------------------------------------------
@@ -463,10 +479,16 @@ class DeploymentSpec(SpecModel):
     model.
     """
 
-    account: Annotated[Name, Identity(note="and the address")]
+    account: Annotated[Name | None, Identity(note="and the address")] = None
     """The Account (metadata.name) to deploy in. When it is not the fine-tune's account, the
-    deployment is a cross-region (or cross-subscription, cross-tenant) copy of the model.
+    deployment is a cross-region (or cross-subscription, cross-tenant) copy of the model. Exactly
+    one of account and workspace.
     """
+    # Outside the key, unlike account: a new field may not move the keys of existing specs;
+    # the address (`deployment/WORKSPACE/NAME`) still says where it is.
+    workspace: Annotated[Name | None, Where("the address")] = None
+    """The MLWorkspace (metadata.name) whose serverless endpoint serves a model fine-tuned in that
+    workspace (pay per token: no sku, content filter or upgrade option)."""
     deployment_name: Annotated[
         Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")] | None,
         Identity("name", "and the address"),
@@ -500,6 +522,19 @@ class DeploymentSpec(SpecModel):
     smoke_test: Annotated[SmokeTest | None, Behaviour()] = None
     """After apply changed the deployment: send one chat completion through the SDK, report the
     answer's first line and latency, and fail the apply when the answer lacks `expect`."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeploymentSpec:
+        _check_one_target(self.account, self.workspace)
+        if self.workspace is None:
+            return self
+        azure_only = {"sku", "rai_policy", "version_upgrade_option"} & self.model_fields_set
+        if azure_only:
+            names = ", ".join(sorted(to_camel(f) for f in azure_only))
+            raise ValueError(f"a serverless endpoint (workspace) has no {names}")
+        if not isinstance(self.model, FineTunedModelRef) or self.model.checkpoint is not None:
+            raise ValueError("a serverless endpoint (workspace) serves {fineTune: NAME} only")
+        return self
 
 
 # --- LocalRun ------------------------------------------------------------------------------
@@ -678,9 +713,9 @@ class LocalRunSpec(SpecModel):
 
 
 class MLWorkspaceSpec(SpecModel):
-    """An existing Azure Machine Learning workspace (or AI Foundry hub project) whose compute
-    clusters run TrainingRuns. ftops never creates or deletes workspaces (except in the
-    emulator).
+    """An existing Azure Machine Learning workspace (or AI Foundry hub project): its compute
+    clusters run TrainingRuns, and a hub project fine-tunes Phi models serverless (FineTune and
+    Deployment `workspace`). ftops never creates or deletes workspaces (except in the emulator).
     """
 
     subscription: Annotated[str, Where("ARM id of the workspace")]

@@ -25,11 +25,16 @@ _RUN_REFERENCES = (
 REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
     "FineTune": (
         (("account",), "Account"),
+        (("workspace",), "MLWorkspace"),
         (("trainingData",), "Dataset"),
         (("validationData",), "Dataset"),
         (("baseModel", "fineTune"), "FineTune"),
     ),
-    "Deployment": ((("account",), "Account"), (("model", "fineTune"), "FineTune")),
+    "Deployment": (
+        (("account",), "Account"),
+        (("workspace",), "MLWorkspace"),
+        (("model", "fineTune"), "FineTune"),
+    ),
     "LocalRun": _RUN_REFERENCES,
     "TrainingRun": _RUN_REFERENCES,
 }
@@ -42,8 +47,57 @@ def check_references(documents: list[Document]) -> list[Diagnostic]:
         problems.extend(_dangling(doc, names))
     problems.extend(_chain_cycles(documents))
     problems.extend(_chains_across_accounts(documents))
+    problems.extend(_served_where_trained(documents))
+    problems.extend(_workspaces_named_like_accounts(documents))
     problems.extend(_checkpoint_epochs(documents))
     return problems
+
+
+def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
+    """A model fine-tuned in a workspace is served by that workspace's serverless endpoints, and
+    only there; a workspace serves no model trained elsewhere."""
+    trained = {d.name: target_of(d.raw) for d in documents if d.kind == "FineTune"}
+    problems = []
+    for doc in documents:
+        model = doc.raw.get("model") if doc.kind == "Deployment" else None
+        upstream = str(model.get("fineTune", "")) if isinstance(model, dict) else ""
+        source = trained.get(upstream)
+        if source is None or not (_in_workspace(source) or "workspace" in doc.raw):
+            continue
+        if source != target_of(doc.raw):
+            problems.append(
+                error(
+                    "SPEC_SERVED_ELSEWHERE",
+                    f"Deployment {doc.name!r} serves fine-tune {upstream!r} outside "
+                    "the place it trains in",
+                    doc.at("workspace") if "workspace" in doc.raw else doc.at("account"),
+                    "a model fine-tuned in an ML workspace is served by a Deployment with the "
+                    "same workspace (a serverless endpoint); one trained in an account is "
+                    "deployed to accounts",
+                )
+            )
+    return problems
+
+
+def _in_workspace(target: object) -> bool:
+    return isinstance(target, tuple)
+
+
+def _workspaces_named_like_accounts(documents: list[Document]) -> list[Diagnostic]:
+    """Plans address resources by `kind/account-or-workspace/name`: one namespace for both."""
+    accounts = {d.name for d in documents if d.kind == "Account"}
+    used = {d.raw.get("workspace") for d in documents if d.kind in ("FineTune", "Deployment")}
+    return [
+        error(
+            "SPEC_DUPLICATE_NAME",
+            f"MLWorkspace {d.name!r} has the name of an Account, and FineTunes or Deployments "
+            "use it",
+            d.location,
+            "give the MLWorkspace a name no Account has: plans name both in one place",
+        )
+        for d in documents
+        if d.kind == "MLWorkspace" and d.name in accounts and d.name in used
+    ]
 
 
 KEPT_CHECKPOINTS = 3  # Azure keeps a checkpoint for each of the last three epochs
@@ -85,7 +139,7 @@ def _chains_across_accounts(documents: list[Document]) -> list[Diagnostic]:
     problems = []
     for doc in fine_tunes.values():
         upstream = fine_tunes.get(next(iter(_raw_upstreams(doc)), ""))
-        if upstream and upstream.raw.get("account") != doc.raw.get("account"):
+        if upstream and target_of(upstream.raw) != target_of(doc.raw):
             problems.append(
                 error(
                     "SPEC_CHAIN_ACROSS_ACCOUNTS",
@@ -96,6 +150,11 @@ def _chains_across_accounts(documents: list[Document]) -> list[Diagnostic]:
                 )
             )
     return problems
+
+
+def target_of(raw: dict[str, object]) -> object:
+    """Where a FineTune trains or a Deployment serves: its account or its workspace."""
+    return raw.get("account") or ("workspace", raw.get("workspace"))
 
 
 def _check_project(documents: list[Document]) -> list[Diagnostic]:
@@ -152,7 +211,7 @@ def _dangling(doc: Document, names: set[tuple[str, str]]) -> Iterable[Diagnostic
             hint = (
                 f"declared {target} names: {', '.join(candidates)}"
                 if candidates
-                else f"declare a {target} named {value!r}"
+                else f"declare {_article(target)} {target} named {value!r}"
             )
             yield error(
                 "SPEC_UNKNOWN_REFERENCE",
@@ -203,3 +262,7 @@ def upstreams(spec: object) -> set[str]:
     if isinstance(spec, LocalRunSpec):
         return set()
     return set()
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "AEIOU" else "a"

@@ -171,6 +171,71 @@ def _drive(url: str, scenario: Scenario, tmp: Path) -> None:
             missing()
 
 
+def _drive_serverless(url: str, scenario: Scenario, tmp: Path) -> None:
+    """Models as a service through ftops's HubProvider: a data asset, a FineTuning job (and one
+    the service refuses), its registered model, and a serverless endpoint that answers."""
+    from reconciler.plans import Address, DeploymentTarget, Kind, Reason, TrainJob, Why
+    from reconciler.providers.hub import HubProvider
+    from reconciler.specs.models import Method, Sku
+
+    hub = HubProvider({"hub": SPEC}, project="contract", emulator_url=url)
+    ws = MLWorkspace(SPEC, emulator_url=url)
+    data = tmp / "travel.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    filename = "contract.travel.0123456789abcdef.jsonl"
+    file_id = hub.upload_file("hub", filename, data)
+
+    def job(model: str) -> TrainJob:
+        return TrainJob(
+            address=Address(kind=Kind.FINETUNE, account="hub", name="travel"),
+            reason=Reason(why=Why.NEW),
+            fine_tune="travel",
+            suffix="travel-0123abcd",
+            base_model=model,
+            training_file=filename,
+            file_ids={filename: file_id},
+            method=Method(),
+            key="0123abcd" * 8,
+            project="contract",
+        )
+
+    with pytest.raises(FtopsError) as refused:
+        hub.create_job("hub", job("gpt-4o"))
+    scenario.facts["serverless_refused"] = str(refused.value)
+    hub.create_job("hub", job("Phi-4-mini-instruct"))
+    scenario.facts["serverless_queued"] = hub.read_account("hub").jobs[0].status
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{url}/_emulator/clock",
+            data=b'{"advance_seconds": 7200}',
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        ),
+        timeout=30,
+    ).read()
+    [trained] = hub.read_account("hub").jobs
+    scenario.facts["serverless_trained"] = (trained.status, trained.fine_tuned_model)
+    model = ws.ml.models.get("travel-0123abcd", version="1")
+    scenario.facts["serverless_model_job"] = model.job_name
+    assert [m.version for m in ws.ml.models.list(name="travel-0123abcd")] == ["1"]
+    target = DeploymentTarget(
+        name="travel",
+        model=trained.fine_tuned_model,
+        model_version="1",
+        sku=Sku(name="Consumption"),
+        project="contract",
+        key="k" * 16,
+    )
+    hub.put_deployment("hub", target)
+    scenario.facts["serverless_endpoints"] = [d.name for d in hub.read_account("hub").deployments]
+    scenario.facts["serverless_answer"] = hub.complete(
+        "hub", "travel", [{"role": "user", "content": "Lisbon?"}]
+    )
+    assert ws.ml.serverless_endpoints.get("travel").model_id == trained.fine_tuned_model
+    hub.delete_deployment("hub", "travel")
+    scenario.facts["serverless_after_delete"] = list(ws.ml.serverless_endpoints.list())
+
+
 def _drive_blobs(url: str, scenario: Scenario) -> None:
     """The embedded blob service through azure-storage-blob alone: blocks, ranges, deletes."""
     from azure.core.credentials import AzureSasCredential
@@ -213,9 +278,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         result = Scenario(emu.url, listed)
         result.facts["state"] = str(tmp / "emulator.sqlite")
         _drive(emu.url, result, tmp)
+        _drive_serverless(emu.url, result, tmp)
         _drive_blobs(emu.url, result)
         log = _get(emu.url, "/_emulator/requests")["requests"]
-        result.log = [e for e in log if ML in e["path"] or e["path"].startswith("/blob/")]
+        planes = ("/blob/", "/serverless/")
+        result.log = [e for e in log if ML in e["path"] or e["path"].startswith(planes)]
         yield result
     finally:
         emu.stop()
@@ -235,6 +302,22 @@ def test_jobs_run_here_complete_fail_and_cancel(scenario: Scenario) -> None:
     assert status == "Failed" and error and "exited with 7" in error
     assert facts["jobs"] == ["contract-fails", "contract-sleep", "contract-sum", "contract-two"]
     assert "already exists with different content" in facts["conflict"]
+
+
+def test_serverless_fine_tuning_registers_a_model_that_an_endpoint_serves(
+    scenario: Scenario,
+) -> None:
+    facts = scenario.facts
+    assert "cannot be fine-tuned serverless" in facts["serverless_refused"]
+    assert facts["serverless_queued"] == "queued"
+    status, model = facts["serverless_trained"]
+    assert status == "succeeded"
+    assert model.startswith("azureml://locations/eastus2/workspaces/")
+    assert model.endswith("/models/travel-0123abcd/versions/1")
+    assert facts["serverless_model_job"] == "travel-0123abcd"
+    assert facts["serverless_endpoints"] == ["travel"]
+    assert "Lisbon?" in facts["serverless_answer"]
+    assert facts["serverless_after_delete"] == []
 
 
 def test_the_blob_service_answers_the_blob_client(scenario: Scenario) -> None:
@@ -273,9 +356,9 @@ def _alive(pid: int) -> bool:
 def test_every_ml_route_is_exercised(scenario: Scenario) -> None:
     ok = {e["operation"] for e in scenario.log if 200 <= int(e["status"]) < 300}
     missing = sorted({r["operation"] for r in _ml_routes(scenario)} - ok)
-    blob = {r["operation"] for r in scenario.listed if r.get("plane") == "blob"}
+    blob = {r["operation"] for r in scenario.listed if r.get("plane") in ("blob", "serverless")}
     assert not missing, f"listed but never answered with success: {missing}"
-    assert blob - ok == set(), f"blob operations never exercised: {sorted(blob - ok)}"
+    assert blob - ok == set(), f"blob or endpoint routes never exercised: {sorted(blob - ok)}"
 
 
 def test_ml_routes_are_operations_of_the_vendored_swagger(scenario: Scenario) -> None:
@@ -300,6 +383,15 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "{}", path).lower()
 
 
+ML_PREVIEW_MFE = ML_MFE_SWAGGER.replace("stable/2024-04-01", "preview/2024-04-01-preview")
+
+
+def _contract_of(stable: str, body: Any) -> str:
+    """FineTuning jobs are defined in the preview contract only: their bodies are checked
+    against it (lists of jobs too, whose other jobs it defines as well)."""
+    return ML_PREVIEW_MFE if '"FineTuning"' in json.dumps(body) else stable
+
+
 def test_every_ml_response_follows_the_swagger(scenario: Scenario) -> None:
     routes = {r["operation"]: r for r in _ml_routes(scenario)}
     checked, drift = 0, []
@@ -309,7 +401,7 @@ def test_every_ml_response_follows_the_swagger(scenario: Scenario) -> None:
             continue
         status, body = int(entry["status"]), entry.get("response_body")
         body = json.loads(body) if isinstance(body, str) else body
-        doc = sw.swagger(routes[op]["swagger"][0])
+        doc = sw.swagger(_contract_of(routes[op]["swagger"][0], body))
         errors = doc.validate_response(op, status, body, strict_enums=True)
         if status >= 400:
             errors += sw.arm_error_validator().errors(body)

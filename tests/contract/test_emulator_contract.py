@@ -741,10 +741,11 @@ def _is_v1_route(listed: dict[str, Any]) -> bool:
 
 
 def _elsewhere(listed: dict[str, Any]) -> bool:
-    """Routes this scenario does not drive: the control plane, and the Azure ML plane and its
-    blob service (tests/contract/test_azureml_contract.py checks those)."""
+    """Routes this scenario does not drive: the control plane, and the Azure ML plane with its
+    blob service and serverless endpoints (tests/contract/test_azureml_contract.py checks
+    those)."""
     ml = "Microsoft.MachineLearningServices" in str(listed.get("path", ""))
-    return listed.get("plane") in ("control", "blob") or ml
+    return listed.get("plane") in ("control", "blob", "serverless") or ml
 
 
 def test_every_listed_operation_is_exercised(scenario: Scenario) -> None:

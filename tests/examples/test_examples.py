@@ -205,11 +205,11 @@ def test_global_standard_sku(
 # --- every example: converge, re-apply writes nothing, destroy leaves nothing owned ------------
 
 
-def _accounts(name: str) -> list[dict[str, str]]:
+def _accounts(name: str, kind: str = "Account") -> list[dict[str, str]]:
     import yaml
 
     text = (EXAMPLES / name / "ftops.yaml").read_text(encoding="utf-8")
-    return [d["spec"] for d in yaml.safe_load_all(text) if d and d.get("kind") == "Account"]
+    return [d["spec"] for d in yaml.safe_load_all(text) if d and d.get("kind") == kind]
 
 
 def _project(name: str) -> str:
@@ -232,6 +232,18 @@ def _owned(url: str, name: str) -> list[str]:
         data = openai_client(url, acct["accountName"])
         found += [
             f"file {f.filename}" for f in data.files.list() if f.filename.startswith(f"{project}.")
+        ]
+    for spec in _accounts(name, "MLWorkspace"):  # hub projects: their serverless endpoints
+        from reconciler.providers.azureml import MLWorkspace
+        from reconciler.specs.models import MLWorkspaceSpec
+
+        ws = MLWorkspace(MLWorkspaceSpec.model_validate(spec), emulator_url=url)
+        if not ws.exists():
+            continue
+        found += [
+            f"serverless endpoint {e.name}"
+            for e in ws.ml.serverless_endpoints.list()
+            if (e.tags or {}).get("ftops-project") == project
         ]
     return found
 
