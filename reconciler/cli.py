@@ -547,7 +547,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     if fine_tune is not None:
         with _connected(ws, args) as provider:
-            text, facts = azure_run(provider, fine_tune)
+            serverless = fine_tune.account in ws.desired.hubs
+            text, facts = azure_run(provider, fine_tune, serverless=serverless)
     else:
         assert run is not None
         text, facts = local_run(ws.root, run)

@@ -159,8 +159,8 @@ class HubProvider:
             model=found.group(1) if found else base,
             suffix=tags.get(TAG_SUFFIX),
             fine_tuned_model=str(model_uri) if model_uri else None,
-            training_file=str(getattr(job.training_data, "path", "") or "") or None,
-            validation_file=str(getattr(job.validation_data, "path", "") or "") or None,
+            training_file=_asset_id(getattr(job, "training_data", None)),
+            validation_file=_asset_id(getattr(job, "validation_data", None)),
             created_at=int(details.created_at.timestamp()) if details else None,
             finished_at=_finished_at(details, status),
             method="supervised",
@@ -254,7 +254,13 @@ class HubProvider:
         raise HubError(f"{file_id}: data assets are kept", code="HUB_NO_DELETE")
 
     def download_file(self, account: str, file_id: str) -> bytes:
-        raise HubError(f"{file_id}: no result files", code="HUB_NO_RESULTS")
+        """A data asset's bytes (for the data diff against the uploaded version)."""
+        ws = self.hubs[account]
+        _, name, version = file_id.split(":")
+        asset = ws._call(lambda: ws.ml.data.get(name, version=version), f"read {file_id}")
+        blob = str(asset.path).split("/paths/", 1)[-1]
+        data = ws._call(lambda: ws.container.download_blob(blob).readall(), f"download {blob}")
+        return bytes(data)
 
     def complete(self, account: str, deployment: str, messages: list[dict[str, str]]) -> str:
         """One chat completion through the serverless endpoint's own URL and key."""
@@ -298,6 +304,17 @@ def _spec_hyperparameters(wire: dict[str, str]) -> dict[str, Any]:
         if key in by_wire:
             values[by_wire[key]] = int(value) if str(value).isdigit() else value
     return values
+
+
+_ARM_ASSET = re.compile(r"/data/([^/]+)/versions/([^/]+)$")
+
+
+def _asset_id(data: Any) -> str | None:
+    """A job's data input as the file ids `read_account` gives (`azureml:NAME:VERSION`); the
+    service answers with the asset's ARM id."""
+    path = str(getattr(data, "path", "") or "")
+    found = _ARM_ASSET.search(path)
+    return f"azureml:{found.group(1)}:{found.group(2)}" if found else (path or None)
 
 
 def _finished_at(details: Any, status: str) -> int | None:

@@ -33,22 +33,25 @@ def status_rows(
         acct = _account(live, ft.account)
         job = acct.job_for(ft.key, ft.suffix)
         now = float(acct.read_at or time.time())  # the service's clock: timestamps are its
-        rows.append(_job_row(ft.account, str(ft.address), job, syncs.get(str(ft.address), ""), now))
+        where = _group(desired, ft.account)
+        rows.append(_job_row(where, str(ft.address), job, syncs.get(str(ft.address), ""), now))
         if show_all:
             rows += [
-                _job_row(ft.account, f"  {j.suffix}", j, "superseded", now)
+                _job_row(where, f"  {j.suffix}", j, "superseded", now)
                 for j in acct.jobs
                 if j.label == ft.label and j.suffix != ft.suffix
             ]
     for d in desired.deployments:
         dep = _account(live, d.account).deployment(d.deployment_name)
         sync = syncs.get(str(d.address), "")
+        where = _group(desired, d.account)
         if dep is None:
-            rows.append(Row(d.account, str(d.address), "missing", sync=sync or "missing"))
+            rows.append(Row(where, str(d.address), "missing", sync=sync or "missing"))
             continue
         source = f", from {dep.trained_in}" if dep.trained_in else ""
-        detail = f"{dep.model_name} · {dep.sku_name} × {dep.capacity}{source}"
-        rows.append(Row(d.account, str(d.address), dep.provisioning_state or "", "", detail, sync))
+        serving = "serverless" if d.account in desired.hubs else f"{dep.sku_name} × {dep.capacity}"
+        detail = f"{dep.model_name} · {serving}{source}"
+        rows.append(Row(where, str(d.address), dep.provisioning_state or "", "", detail, sync))
     for run in desired.local_runs:
         state = live.local_runs.get(run.name)
         step = f"step {state.step}/{state.max_steps or '?'}" if state and state.step else ""
@@ -64,6 +67,11 @@ def status_rows(
             )
         )
     return [r if r.sync else Row(**{**asdict(r), "sync": "in sync"}) for r in rows]
+
+
+def _group(desired: DesiredState, target: str) -> str:
+    """An account's rows under its name; a hub project's under its workspace's."""
+    return f"Azure ML {target}" if target in desired.hubs else target
 
 
 def _heading(group: str) -> str:

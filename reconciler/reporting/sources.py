@@ -12,7 +12,10 @@ from reconciler.errors import FtopsError
 from reconciler.reporting.summary import RunFacts
 
 
-def azure_run(provider: Any, ft: DesiredFineTune) -> tuple[str, RunFacts]:
+def azure_run(
+    provider: Any, ft: DesiredFineTune, *, serverless: bool = False
+) -> tuple[str, RunFacts]:
+    """`serverless`: the fine-tune trains in a hub project, whose jobs give no results file."""
     acct = provider.read_account(ft.account, checkpoints_for=frozenset(), metrics_for=frozenset())
     job = acct.job_for(ft.key, ft.suffix)
     if job is None:
@@ -20,6 +23,13 @@ def azure_run(provider: Any, ft: DesiredFineTune) -> tuple[str, RunFacts]:
             f"fine-tune {ft.name!r} has no job for the current specs in account {ft.account!r}",
             code="REPORT_NOT_TRAINED",
             hint="run 'ftops apply' first; 'ftops status --all' lists earlier jobs",
+        )
+    if not job.result_files and serverless:
+        raise FtopsError(
+            f"job {job.id} {job.status} without a results file ftops can read",
+            code="REPORT_NO_RESULTS",
+            hint="serverless jobs of hub projects (workspace:) keep their metrics in Azure ML "
+            "(the job's Metrics tab in the studio); ftops reports Azure OpenAI jobs and runs",
         )
     if not job.result_files:
         raise FtopsError(

@@ -73,7 +73,11 @@ def test_the_fine_tune_and_its_endpoint_converge_and_reapply_nothing(
     assert endpoint.name == "travel-phi4-mini" and endpoint.model_id == model
     assert model.endswith("/models/travel-" + job.tags["ftops-key"][:8] + "/versions/1")
     assert main(["status", str(applied), "--emulator"]) == 0
-    assert "in sync" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Azure ML phi-project" in out and "serverless" in out and "in sync" in out
+    assert main(["report", "travel-phi4-mini", str(applied), "--emulator"]) == 1
+    err = capsys.readouterr().err
+    assert "REPORT_NO_RESULTS" in err and "Metrics tab" in err
 
 
 def test_an_endpoint_deleted_outside_ftops_is_drift_and_is_recreated(
@@ -102,6 +106,15 @@ def test_a_retrain_names_what_changed_and_keeps_the_first_model(
     fields = {f["path"]: (f["before"], f["after"]) for f in train["reason"]["fields"]}
     assert fields["method.hyperparameters.epochs"] == (2, 3)
     assert changes[DEPLOYMENT]["action"] == "update"  # to the new model, once trained
+    data = applied / "data" / "travel.jsonl"
+    original = data.read_bytes()
+    assert b"helpful" in original
+    data.write_bytes(original.replace(b"helpful", b"kind", 1))  # other bytes: a new key
+    train = {c["address"]: c for c in _plan(applied, capsys)["changes"]}[FINE_TUNE]
+    fields = {f["path"]: f for f in train["reason"]["fields"]}
+    assert fields["trainingData"]["dataset"] == "travel"
+    assert fields["trainingData"]["before"] != fields["trainingData"]["after"]
+    data.write_bytes(original)
     assert main(["apply", str(applied), "--emulator", "--yes", "--wait"]) == 0
     assert main(["plan", str(applied), "--emulator", "--detailed-exitcode"]) == 0
     ws = _workspace(applied, use_emulator.url)
