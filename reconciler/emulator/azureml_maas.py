@@ -234,14 +234,18 @@ def _public(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if not k.startswith("_")}
 
 
-def endpoint_get(call: Call) -> Reply:
+def _endpoint(call: Call) -> dict[str, Any]:
     azureml._workspace(call)
     found = azureml.get_resource(
         call.db, azureml.workspace_id(call), "serverless", call.params["name"]
     )
     if found is None:
         raise azureml._not_found("serverless", call.params["name"])
-    return Reply(200, _public(found))
+    return found
+
+
+def endpoint_get(call: Call) -> Reply:
+    return Reply(200, _public(_endpoint(call)))
 
 
 def endpoint_list(call: Call) -> Reply:
@@ -264,13 +268,7 @@ def endpoint_delete(call: Call) -> Reply:
 
 
 def keys(call: Call) -> Reply:
-    azureml._workspace(call)
-    found = azureml.get_resource(
-        call.db, azureml.workspace_id(call), "serverless", call.params["name"]
-    )
-    if found is None:
-        raise azureml._not_found("serverless", call.params["name"])
-    primary, secondary = found["_keys"]
+    primary, secondary = _endpoint(call)["_keys"]
     return Reply(200, {"primaryKey": primary, "secondaryKey": secondary})
 
 
