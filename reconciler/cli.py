@@ -295,9 +295,9 @@ def report_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
-    from reconciler.workspace import load_workspace
+    from reconciler.preloading import load_beside_sdks
 
-    ws = load_workspace(list(args.paths), count_tokens=not getattr(args, "no_tokens", False))
+    ws = load_beside_sdks(list(args.paths), count_tokens=not getattr(args, "no_tokens", False))
     gc.freeze()  # the specs live until exit: later collections need not walk them again
     if ws.warnings and getattr(args, "format", "text") == "text":
         err.print(rendering.diagnostics_text(ws.warnings), markup=False)

@@ -6,6 +6,7 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ class CatalogError(FtopsError):
 
 class Catalog:
     def __init__(self, data: CatalogFile) -> None:
+        self.data = data
         self.sources: dict[str, Source] = dict(data.sources)
         self.models: dict[str, ModelInfo] = {e.id: ModelInfo.of(e) for e in data.models}
         regions = data.global_training_regions
@@ -39,6 +41,10 @@ class Catalog:
         self.tier_price_factors = data.tier_price_factors
         self.rft_cost_cap_usd = data.rft_cost_cap_usd
         self.rft_tokens_per_hour = data.rft_tokens_per_hour
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Sourced[T] is a generic pydantic model, which pickle cannot name: send the file's JSON.
+        return _catalog_of_json, (self.data.model_dump_json(by_alias=True),)
 
     def model(self, model_id: str) -> ModelInfo | None:
         """The model by versioned id (`gpt-4o-mini-2024-07-18`) or by alias (`gpt-4o-mini`,
@@ -90,6 +96,10 @@ class Catalog:
         """Every region the catalog names: a model's training region, or global training's."""
         regional = {normalize_region(r) for m in self.models.values() for r in m.regions}
         return frozenset(regional) | self.global_training_regions
+
+
+def _catalog_of_json(text: str) -> Catalog:
+    return Catalog(CatalogFile.model_validate_json(text))
 
 
 def load_catalog(override: Path | None = None) -> Catalog:
