@@ -11,6 +11,7 @@ without the child.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle  # noqa: TID251 - our own fork's bytes over a private pipe, never stored
 import re
@@ -29,21 +30,32 @@ _CLOUD_KIND = re.compile(rb"^kind:\s*['\"]?(Account|MLWorkspace)\b", re.MULTILIN
 def load_beside_sdks(paths: list[Path], *, count_tokens: bool) -> Workspace:
     if not (_forkable() and _talks_to_azure(paths)):
         return load_workspace(paths, count_tokens=count_tokens)
+    sys.stdout.flush()  # else the child's exit would write this process's buffered output again
+    sys.stderr.flush()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read)
         _load_and_send(write, paths, count_tokens)
     os.close(write)
-    _import_sdks()
-    with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    loaded = _unpickled(data)
+    # Imports and unpickling make objects that live until exit: the collector's passes over them
+    # would find nothing to free.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _import_sdks()
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        loaded = _unpickled(data)
+    finally:
+        if was_enabled:
+            gc.enable()
     return loaded if loaded is not None else load_workspace(paths, count_tokens=count_tokens)
 
 
 def _load_and_send(write: int, paths: list[Path], count_tokens: bool) -> None:
+    gc.disable()  # this process ends once it has sent the workspace: nothing to collect
     status = 0
     try:
         data = pickle.dumps(load_workspace(paths, count_tokens=count_tokens), protocol=5)
