@@ -57,6 +57,13 @@ FAMILIES: tuple[tuple[str, str, int, tuple[str, ...], bool], ...] = (
     ("Qwen-32B", "o200k_base", 32_768, ("supervised",), False),
     ("Llama-3.3-70B-Instruct", "o200k_base", 32_768, ("supervised",), False),
     ("gpt-oss-20b", "o200k_base", 32_768, ("supervised",), False),
+    # Phi, serverless in hub projects: the nearest tiktoken encoding of each tokenizer.
+    ("Phi-4-mini", "o200k_base", 131_072, ("supervised",), False),
+    ("Phi-4", "cl100k_base", 16_384, ("supervised",), False),
+    ("Phi-3-mini-4k", "cl100k_base", 4_096, ("supervised",), False),
+    ("Phi-3-mini-128k", "cl100k_base", 131_072, ("supervised",), False),
+    ("Phi-3-medium-4k", "cl100k_base", 4_096, ("supervised",), False),
+    ("Phi-3-medium-128k", "cl100k_base", 131_072, ("supervised",), False),
 )
 LEGACY_MODELS = ("babbage-002", "davinci-002")
 
