@@ -57,6 +57,7 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
     """A model fine-tuned in a workspace is served by that workspace's serverless endpoints, and
     only there; a workspace serves no model trained elsewhere."""
     trained = {d.name: target_of(d.raw) for d in documents if d.kind == "FineTune"}
+    declared = {(d.kind, d.name) for d in documents}
     problems = []
     for doc in documents:
         model = doc.raw.get("model") if doc.kind == "Deployment" else None
@@ -64,6 +65,8 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
         source = trained.get(upstream)
         if source is None or not (_in_workspace(source) or "workspace" in doc.raw):
             continue
+        if not (_declared(source, declared) and _declared(target_of(doc.raw), declared)):
+            continue  # an unknown account or workspace is reported as such
         if source != target_of(doc.raw):
             problems.append(
                 error(
@@ -81,6 +84,12 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
 
 def _in_workspace(target: object) -> bool:
     return isinstance(target, tuple)
+
+
+def _declared(target: object, declared: set[tuple[str, str]]) -> bool:
+    if isinstance(target, tuple):
+        return ("MLWorkspace", str(target[1])) in declared
+    return ("Account", str(target)) in declared
 
 
 def _workspaces_named_like_accounts(documents: list[Document]) -> list[Diagnostic]:
