@@ -16,7 +16,7 @@ import sqlite3
 import uuid
 from typing import Any
 
-from reconciler.emulator import azureml_maas, azureml_runs, blobs
+from reconciler.emulator import azureml_runs, blobs
 from reconciler.emulator.arm import iso, json_object, system_data
 from reconciler.emulator.routing import ArmError, Call, Reply
 
@@ -373,7 +373,6 @@ def start_pending_upload(call: Call) -> Reply:
 
 def job_get(call: Call) -> Reply:
     _workspace(call)
-    azureml_maas.settle(call)
     name = call.params["id"]
     found = get_resource(call.db, workspace_id(call), "job", name)
     if found is None:
@@ -382,8 +381,6 @@ def job_get(call: Call) -> Reply:
 
 
 def job_list(call: Call) -> Reply:
-    _workspace(call)
-    azureml_maas.settle(call)
     return _list(call, "job")
 
 
@@ -403,9 +400,7 @@ def job_put(call: Call) -> Reply:
         existing["properties"]["tags"] = properties.get("tags", {})
         put_resource(call.db, scope, "job", name, existing, call.now)
         return Reply(200, existing)
-    if properties.get("jobType") == "FineTuning":
-        return azureml_maas.fine_tuning_put(call, properties, name)
-    if properties.get("jobType") != "Command":
+    if properties.get("jobType") != "Command":  # FineTuning jobs are azureml_maas's
         raise ArmError(400, "UserError", "This emulator runs command and fine-tuning jobs only.")
     compute = str(properties.get("computeId") or "")
     if get_resource(call.db, scope, "compute", compute.rsplit("/", 1)[-1]) is None:

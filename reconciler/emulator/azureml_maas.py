@@ -49,8 +49,31 @@ SCHEDULE = "maas_schedule"  # a private row per job: when it was submitted
 # --- FineTuning jobs -------------------------------------------------------------------------
 
 
+def job_put(call: Call) -> Reply:
+    """Jobs_CreateOrUpdate: a new FineTuning job here, every other (and any job that exists
+    already: a job is immutable) as `azureml.job_put` does."""
+    name = call.params["id"]
+    properties = azureml._properties(call)
+    existing = azureml.get_resource(call.db, azureml.workspace_id(call), "job", name)
+    if existing is None and properties.get("jobType") == "FineTuning":
+        return fine_tuning_put(call, properties, name)
+    return azureml.job_put(call)
+
+
+def job_get(call: Call) -> Reply:
+    azureml._workspace(call)
+    settle(call)
+    return azureml.job_get(call)
+
+
+def job_list(call: Call) -> Reply:
+    azureml._workspace(call)
+    settle(call)
+    return azureml.job_list(call)
+
+
 def fine_tuning_put(call: Call, properties: dict[str, Any], name: str) -> Reply:
-    """Jobs_CreateOrUpdate of a FineTuning job (job_put hands them here)."""
+    """A FineTuning job submitted: queued on the simulated clock."""
     workspace = azureml._workspace(call)
     scope = azureml.workspace_id(call)
     details = properties.get("fineTuningDetails") or {}

@@ -158,9 +158,10 @@ def azureml_routes() -> list[Route]:
         ),
         _ml("GET", data, "DataVersions_Get", azureml.version_getter("data_version")),
         _ml("PUT", data, "DataVersions_CreateOrUpdate", azureml.version_putter("data_version")),
-        _ml("GET", "/jobs", "Jobs_List", azureml.job_list),
-        _ml("GET", job, "Jobs_Get", azureml.job_get),
-        _ml("PUT", job, "Jobs_CreateOrUpdate", azureml.job_put),
+        # Through azureml_maas, which settles serverless FineTuning jobs on the clock first.
+        _ml("GET", "/jobs", "Jobs_List", azureml_maas.job_list),
+        _ml("GET", job, "Jobs_Get", azureml_maas.job_get),
+        _ml("PUT", job, "Jobs_CreateOrUpdate", azureml_maas.job_put),
         _ml("POST", job + "/cancel", "Jobs_Cancel", azureml.job_cancel),
         _ml("GET", "/data", "DataContainers_List", azureml.data_list),
         *serverless_routes(),
