@@ -167,7 +167,7 @@ class HubProvider:
             hyperparameters=_spec_hyperparameters(job.hyperparameters or {}),
             seed=_seed(job.hyperparameters or {}),
             metadata={TAG_KEY_METADATA: tags.get(TAG_KEY, "")},
-            error=(job.properties or {}).get("error") if status == "Failed" else None,
+            error=_error(job) if status == "Failed" else None,
         )
 
     def _endpoint(self, endpoint: Any) -> LiveDeployment:
@@ -315,6 +315,12 @@ def _asset_id(data: Any) -> str | None:
     path = str(getattr(data, "path", "") or "")
     found = _ARM_ASSET.search(path)
     return f"azureml:{found.group(1)}:{found.group(2)}" if found else (path or None)
+
+
+def _error(job: Any) -> str | None:
+    properties = dict(job.properties or {})
+    found = properties.get("error") or properties.get("ftops.emulator.error")
+    return str(found) if found else None
 
 
 def _finished_at(details: Any, status: str) -> int | None:

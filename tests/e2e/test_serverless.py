@@ -163,3 +163,24 @@ def test_the_emulator_refuses_a_region_outside_the_offer_too(
     code = main(["apply", str(specs), "--emulator", "--yes"])
     err = capsys.readouterr().err
     assert code == 1 and "not available in region 'westus3'" in err, err
+
+
+def test_a_failed_job_is_an_error_until_retried_as_the_next_attempt(
+    use_emulator: RunningEmulator,
+    example,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import httpx2 as httpx
+
+    specs = example("phi-serverless")
+    assert main(["apply", str(specs), "--emulator", "--yes"]) == 3  # training: in flight
+    ws = _workspace(specs, use_emulator.url)
+    [first] = [j.name for j in ws.ml.jobs.list()]
+    httpx.post(f"{use_emulator.url}/_emulator/mljobs/{first}/fail").raise_for_status()
+    capsys.readouterr()
+    assert main(["plan", str(specs), "--emulator"]) == 1
+    err = capsys.readouterr().err
+    assert "FINETUNE_FAILED" in err and "the node was lost" in err and "--retry-failed" in err
+    assert main(["apply", str(specs), "--emulator", "--yes", "--retry-failed", "--wait"]) == 0
+    assert sorted(j.name for j in ws.ml.jobs.list()) == [first, f"{first}-2"]
+    assert main(["plan", str(specs), "--emulator", "--detailed-exitcode"]) == 0
