@@ -164,7 +164,7 @@ class MLWorkspace:
 
     # --- the workspace and its clusters ---------------------------------------------------
 
-    def _call(self, fn: Callable[[], T], what: str) -> T:
+    def call(self, fn: Callable[[], T], what: str) -> T:
         """One SDK call; its failure as ftops's error (credentials, HTTP, network), with a hint."""
         from reconciler.providers.azure_errors import call
 
@@ -180,7 +180,7 @@ class MLWorkspace:
             except ResourceNotFoundError:
                 return None
 
-        return self._call(attempt, what)
+        return self.call(attempt, what)
 
     def exists(self) -> bool:
         found = self._found(lambda: self.ml.workspaces.get(self.spec.workspace_name), "read")
@@ -201,7 +201,7 @@ class MLWorkspace:
         from azure.ai.ml.entities import AmlCompute
 
         cluster = AmlCompute(name=name, size=size, min_instances=0, max_instances=max_instances)
-        self._call(
+        self.call(
             lambda: self.ml.compute.begin_create_or_update(cluster).result(), f"create {name}"
         )
 
@@ -212,7 +212,7 @@ class MLWorkspace:
         """The default datastore's blob container, as azure-storage-blob's ContainerClient."""
         from azure.storage.blob import ContainerClient
 
-        store = self._call(self.ml.datastores.get_default, "read the default datastore")
+        store = self.call(self.ml.datastores.get_default, "read the default datastore")
         account, name = store.account_name, store.container_name
         if self.emulator_url is None:
             from azure.identity import DefaultAzureCredential
@@ -240,7 +240,7 @@ class MLWorkspace:
         if self.has_blob(name, size):
             return False
         with path.open("rb") as data:
-            self._call(
+            self.call(
                 lambda: self.container.upload_blob(name, data, overwrite=True, length=size),
                 f"upload {name}",
             )
@@ -257,7 +257,7 @@ class MLWorkspace:
 
     def download_prefix(self, prefix: str, into: Path) -> list[Path]:
         written = []
-        listed = self._call(
+        listed = self.call(
             lambda: list(self.container.list_blobs(name_starts_with=prefix)), f"list {prefix}"
         )
         for item in listed:
@@ -269,7 +269,7 @@ class MLWorkspace:
                 raise AzureMLError(f"job output {item.name!r} would land outside {into}")
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("wb") as out:
-                self._call(
+                self.call(
                     lambda: self.container.download_blob(item.name).readinto(out),  # noqa: B023
                     f"download {item.name}",
                 )
@@ -288,7 +288,7 @@ class MLWorkspace:
 
         kind = AssetTypes.URI_FOLDER if folder else AssetTypes.URI_FILE
         data = Data(name=name, version=version, path=uri, type=kind)
-        self._call(lambda: self.ml.data.create_or_update(data), f"register {name}:{version}")
+        self.call(lambda: self.ml.data.create_or_update(data), f"register {name}:{version}")
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -313,10 +313,10 @@ class MLWorkspace:
         )
 
     def submit(self, job: Any) -> None:
-        self._call(lambda: self.ml.jobs.create_or_update(job), f"submit job {job.name}")
+        self.call(lambda: self.ml.jobs.create_or_update(job), f"submit job {job.name}")
 
     def cancel(self, name: str) -> None:
-        self._call(lambda: self.ml.jobs.begin_cancel(name).result(), f"cancel job {name}")
+        self.call(lambda: self.ml.jobs.begin_cancel(name).result(), f"cancel job {name}")
 
     def code_version(self, name: str, version: str) -> bool:
         # azure-ai-ml keeps its code-asset operations private (its jobs use them).
@@ -327,7 +327,7 @@ class MLWorkspace:
         from azure.ai.ml.entities._assets import Code  # not exported either
 
         code = Code(name=name, version=version, path=uri)
-        self._call(lambda: self.ml._code.create_or_update(code), f"register {name}:{version}")
+        self.call(lambda: self.ml._code.create_or_update(code), f"register {name}:{version}")
 
 
 def ensure_emulator_workspaces(url: str, workspaces: dict[str, MLWorkspaceSpec]) -> None:

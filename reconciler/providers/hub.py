@@ -23,7 +23,14 @@ from typing import Any
 from reconciler.desired import TAG_KEY, TAG_PROJECT
 from reconciler.errors import FtopsError
 from reconciler.fileio import file_digest
-from reconciler.live import TAG_KEY_METADATA, AccountLive, LiveDeployment, LiveJob, LiveUsage
+from reconciler.live import (
+    TAG_KEY_METADATA,
+    AccountLive,
+    LiveDeployment,
+    LiveFile,
+    LiveJob,
+    LiveUsage,
+)
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.providers.azureml import MLWorkspace
 from reconciler.specs.models import Grader, Hyperparameters, MLWorkspaceSpec, Sku
@@ -105,9 +112,9 @@ class HubProvider:
     ) -> AccountLive:
         ws = self.hubs[account]
         ml = ws.ml
-        assets = ws._call(lambda: list(ml.data.list()), "list data assets")
-        jobs = ws._call(lambda: list(ml.jobs.list()), "list jobs")
-        endpoints = ws._call(lambda: list(ml.serverless_endpoints.list()), "list serverless")
+        assets = ws.call(lambda: list(ml.data.list()), "list data assets")
+        jobs = ws.call(lambda: list(ml.jobs.list()), "list jobs")
+        endpoints = ws.call(lambda: list(ml.serverless_endpoints.list()), "list serverless")
         return AccountLive(
             account=account,
             files=tuple(self._file(a) for a in assets if self._owned_asset(a.name)),
@@ -130,9 +137,7 @@ class HubProvider:
     def _owned_asset(self, name: str) -> bool:
         return name.startswith(asset_name(f"{self.project}."))
 
-    def _file(self, asset: Any) -> Any:
-        from reconciler.live import LiveFile
-
+    def _file(self, asset: Any) -> LiveFile:
         version = getattr(asset, "latest_version", None) or "1"
         return LiveFile(
             id=f"azureml:{asset.name}:{version}",
@@ -226,14 +231,14 @@ class HubProvider:
             tags["ftops-protect"] = "true"
         assert target.model is not None  # apply deploys once the model is known
         endpoint = ServerlessEndpoint(name=target.name, model_id=target.model, tags=tags)
-        ws._call(
+        ws.call(
             lambda: ws.ml.serverless_endpoints.begin_create_or_update(endpoint).result(),
             f"create serverless endpoint {target.name}",
         )
 
     def delete_deployment(self, account: str, name: str) -> None:
         ws = self.hubs[account]
-        ws._call(
+        ws.call(
             lambda: ws.ml.serverless_endpoints.begin_delete(name).result(),
             f"delete serverless endpoint {name}",
         )
@@ -257,9 +262,9 @@ class HubProvider:
         """A data asset's bytes (for the data diff against the uploaded version)."""
         ws = self.hubs[account]
         _, name, version = file_id.split(":")
-        asset = ws._call(lambda: ws.ml.data.get(name, version=version), f"read {file_id}")
+        asset = ws.call(lambda: ws.ml.data.get(name, version=version), f"read {file_id}")
         blob = str(asset.path).split("/paths/", 1)[-1]
-        data = ws._call(lambda: ws.container.download_blob(blob).readall(), f"download {blob}")
+        data = ws.call(lambda: ws.container.download_blob(blob).readall(), f"download {blob}")
         return bytes(data)
 
     def complete(self, account: str, deployment: str, messages: list[dict[str, str]]) -> str:
@@ -267,8 +272,8 @@ class HubProvider:
         import openai
 
         ws = self.hubs[account]
-        found = ws._call(lambda: ws.ml.serverless_endpoints.get(deployment), "read endpoint")
-        keys = ws._call(lambda: ws.ml.serverless_endpoints.get_keys(deployment), "read keys")
+        found = ws.call(lambda: ws.ml.serverless_endpoints.get(deployment), "read endpoint")
+        keys = ws.call(lambda: ws.ml.serverless_endpoints.get_keys(deployment), "read keys")
         client = openai.OpenAI(base_url=found.scoring_uri, api_key=keys.primary_key)
         answer = client.chat.completions.create(model=deployment, messages=messages)  # type: ignore[arg-type]
         return answer.choices[0].message.content or ""
