@@ -309,7 +309,9 @@ def test_serverless_fine_tuning_registers_a_model_that_an_endpoint_serves(
 ) -> None:
     facts = scenario.facts
     assert "cannot be fine-tuned serverless" in facts["serverless_refused"]
-    assert facts["serverless_queued"] == "queued"
+    # Read right after submitting: queued, or already running on a slow machine (the simulated
+    # clock runs 300 times faster than this one), never done before the clock is advanced.
+    assert facts["serverless_queued"] in ("queued", "running")
     status, model = facts["serverless_trained"]
     assert status == "succeeded"
     assert model.startswith("azureml://locations/eastus2/workspaces/")
