@@ -157,17 +157,13 @@ class DesiredState(Desired):
     deployments: tuple[DesiredDeployment, ...]
     local_runs: tuple[DesiredLocalRun, ...] = ()
     ml_workspaces: dict[str, MLWorkspaceSpec] = {}
+    # The MLWorkspaces (hub projects) that fine-tunes train in or deployments serve from: plans
+    # treat each like an account, by its name. Asked for per resource, so found once here.
+    hubs: dict[str, MLWorkspaceSpec] = {}
 
     @property
     def policy(self) -> Policy:
         return self.project_spec.policy
-
-    @property
-    def hubs(self) -> dict[str, MLWorkspaceSpec]:
-        """The MLWorkspaces (hub projects) that fine-tunes train in or deployments serve from:
-        plans treat each like an account, by its name."""
-        names = {f.account for f in self.fine_tunes} | {d.account for d in self.deployments}
-        return {n: self.ml_workspaces[n] for n in sorted(names - set(self.accounts))}
 
     def region_of(self, target: str) -> str:
         """The region of an account or of a hub project."""
@@ -201,6 +197,13 @@ def build_desired(
     by_kind = _by_kind(documents)
     project = by_kind["Project"][0]
     fine_tunes = _fine_tunes(project.name, by_kind["FineTune"], facts)
+    deployments = tuple(_deployment(d, fine_tunes) for d in by_kind["Deployment"])
+    workspaces = {d.name: d.spec for d in by_kind["MLWorkspace"]}
+    # `workspace:` targets: those not named by an Account (the two may share a name only when
+    # the MLWorkspace trains no FineTune and serves no Deployment).
+    accounts = {d.name for d in by_kind["Account"]}
+    served = {f.account for f in fine_tunes} | {d.account for d in deployments}
+    served -= accounts
     return DesiredState(
         project=project.name,
         project_spec=project.spec,
@@ -210,9 +213,10 @@ def build_desired(
         facts=facts,
         files=_files(project.name, fine_tunes, facts),
         fine_tunes=fine_tunes,
-        deployments=tuple(_deployment(d, fine_tunes) for d in by_kind["Deployment"]),
+        deployments=deployments,
         local_runs=local_runs,
-        ml_workspaces={d.name: d.spec for d in by_kind["MLWorkspace"]},
+        ml_workspaces=workspaces,
+        hubs={n: workspaces[n] for n in sorted(served) if n in workspaces},
     )
 
 

@@ -16,10 +16,10 @@ import os
 import pickle  # noqa: TID251 - our own fork's bytes over a private pipe, never stored
 import re
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
+from reconciler.datasets.scan import can_fork
 from reconciler.specs.loading import spec_files
 from reconciler.workspace import Workspace, load_workspace
 
@@ -28,7 +28,7 @@ _CLOUD_KIND = re.compile(rb"^kind:\s*['\"]?(Account|MLWorkspace)\b", re.MULTILIN
 
 
 def load_beside_sdks(paths: list[Path], *, count_tokens: bool) -> Workspace:
-    if not (_forkable() and _talks_to_azure(paths)):
+    if not (can_fork() and _talks_to_azure(paths)):
         return load_workspace(paths, count_tokens=count_tokens)
     sys.stdout.flush()  # else the child's exit would write this process's buffered output again
     sys.stderr.flush()
@@ -80,11 +80,6 @@ def _unpickled(data: bytes) -> Workspace | None:
 
 def _import_sdks() -> None:
     import reconciler.providers.azure  # noqa: F401  (openai, azure-mgmt-cognitiveservices, azure-identity)
-
-
-def _forkable() -> bool:
-    """A child forked while another thread holds a lock (logging, an HTTP pool) can deadlock."""
-    return hasattr(os, "fork") and sys.platform != "darwin" and threading.active_count() == 1
 
 
 def _talks_to_azure(paths: list[Path]) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from reconciler import preloading
 from reconciler.cli import main
+from reconciler.datasets.scan import can_fork
 from reconciler.emulator.server import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,7 @@ def counted():
     return pid
 os.fork = counted
 from reconciler.cli import main
+from reconciler.datasets.scan import can_fork
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "forks": len(forks)}))
 """
@@ -61,7 +63,7 @@ def test_the_plan_loaded_in_a_child_is_the_plan_loaded_here(
     assert (code, forks) == (0, 1), err
     monkeypatch.chdir(repo)
     monkeypatch.setenv("FTOPS_EMULATOR_URL", emulator.url)
-    assert not preloading._forkable()  # this process runs the emulator's threads: no child
+    assert not can_fork()  # this process runs the emulator's threads: no child
     assert main(["plan", "quickstart", "--emulator", "--format", "json"]) == 0
     here = json.loads(capsys.readouterr().out)
     assert json.loads(out) == here
@@ -89,3 +91,5 @@ def test_specs_that_never_talk_to_azure_do_not_fork(repo: Path) -> None:
         "# kind: Account in a comment is not a document\n"
     )
     assert not preloading._talks_to_azure([local])
+    code, forks, _, err = cli(repo, "http://127.0.0.1:9", "plan", "local", "--emulator")
+    assert (code, forks) == (0, 0), err

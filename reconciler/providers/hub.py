@@ -22,7 +22,7 @@ from typing import Any
 
 from reconciler.desired import TAG_KEY, TAG_PROJECT
 from reconciler.errors import FtopsError
-from reconciler.fileio import file_digest
+from reconciler.estimating import SERVERLESS_HYPERPARAMETERS
 from reconciler.live import (
     TAG_KEY_METADATA,
     AccountLive,
@@ -32,6 +32,7 @@ from reconciler.live import (
     LiveUsage,
 )
 from reconciler.plans import DeploymentTarget, TrainJob
+from reconciler.providers.azure import deployment_tags
 from reconciler.providers.azureml import MLWorkspace
 from reconciler.specs.models import Grader, Hyperparameters, MLWorkspaceSpec, Sku
 
@@ -56,8 +57,10 @@ STATUSES = {
     "Canceled": "cancelled",
     "Paused": "paused",
 }
-# The spec's hyperparameters by the names serverless fine-tuning takes (string values).
-HYPERPARAMETERS = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size"}
+# The spec's hyperparameters (those preflight lets through) by the names serverless fine-tuning
+# takes, whose values are strings.
+_WIRE_NAMES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size"}
+HYPERPARAMETERS = {field: _WIRE_NAMES[field] for field in SERVERLESS_HYPERPARAMETERS}
 
 
 class HubError(FtopsError):
@@ -195,9 +198,11 @@ class HubProvider:
     # --- writes ----------------------------------------------------------------------------
 
     def upload_file(self, account: str, filename: str, path: Path) -> str:
-        """The bytes to the datastore under their sha256, then a data asset that names them."""
+        """The bytes to the datastore, then a data asset that names them. The file name is a
+        content address already (`{project}.{dataset}.{sha256[:16]}.jsonl`): the file is not
+        hashed again."""
         ws = self.hubs[account]
-        blob = f"ftops/files/{file_digest(path)}/{filename}"
+        blob = f"ftops/files/{filename}"
         ws.put_file(path, blob)
         name = asset_name(filename)
         if not ws.data_version(name, "1"):
@@ -226,10 +231,8 @@ class HubProvider:
         from azure.ai.ml.entities import ServerlessEndpoint
 
         ws = self.hubs[account]
-        tags = {TAG_PROJECT: target.project, TAG_KEY: target.key, "ftops-spec": target.spec_key}
-        if target.protect:
-            tags["ftops-protect"] = "true"
         assert target.model is not None  # apply deploys once the model is known
+        tags = deployment_tags(target)  # as on Azure OpenAI deployments: ownership, drift, protect
         endpoint = ServerlessEndpoint(name=target.name, model_id=target.model, tags=tags)
         ws.call(
             lambda: ws.ml.serverless_endpoints.begin_create_or_update(endpoint).result(),

@@ -62,12 +62,12 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
     for doc in documents:
         model = doc.raw.get("model") if doc.kind == "Deployment" else None
         upstream = str(model.get("fineTune", "")) if isinstance(model, dict) else ""
-        source = trained.get(upstream)
-        if source is None or not (_in_workspace(source) or "workspace" in doc.raw):
-            continue
-        if not (_declared(source, declared) and _declared(target_of(doc.raw), declared)):
+        source, target = trained.get(upstream), target_of(doc.raw)
+        if source is None or "MLWorkspace" not in (source[0], target[0]):
+            continue  # Azure OpenAI to Azure OpenAI: a copy across accounts, when they differ
+        if not {source, target} <= declared:
             continue  # an unknown account or workspace is reported as such
-        if source != target_of(doc.raw):
+        if source != target:
             problems.append(
                 error(
                     "SPEC_SERVED_ELSEWHERE",
@@ -80,16 +80,6 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
                 )
             )
     return problems
-
-
-def _in_workspace(target: object) -> bool:
-    return isinstance(target, tuple)
-
-
-def _declared(target: object, declared: set[tuple[str, str]]) -> bool:
-    if isinstance(target, tuple):
-        return ("MLWorkspace", str(target[1])) in declared
-    return ("Account", str(target)) in declared
 
 
 def _workspaces_named_like_accounts(documents: list[Document]) -> list[Diagnostic]:
@@ -161,9 +151,12 @@ def _chains_across_accounts(documents: list[Document]) -> list[Diagnostic]:
     return problems
 
 
-def target_of(raw: dict[str, object]) -> object:
-    """Where a FineTune trains or a Deployment serves: its account or its workspace."""
-    return raw.get("account") or ("workspace", raw.get("workspace"))
+def target_of(raw: dict[str, object]) -> tuple[str, str]:
+    """Where a FineTune trains or a Deployment serves, as (kind, name): its Account or its
+    MLWorkspace."""
+    if raw.get("account"):
+        return ("Account", str(raw["account"]))
+    return ("MLWorkspace", str(raw.get("workspace")))
 
 
 def _check_project(documents: list[Document]) -> list[Diagnostic]:
