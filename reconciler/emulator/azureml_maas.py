@@ -143,14 +143,22 @@ def settle(call: Call) -> None:
         job = azureml.get_resource(call.db, scope, "job", row["name"])
         if job is None or job["properties"]["status"] in ("Completed", "Failed", "Canceled"):
             continue
-        status = _status_at(json.loads(row["body"])["submitted"], call.now)
+        submitted = json.loads(row["body"])["submitted"]
+        status = _status_at(submitted, call.now)
         if status == job["properties"]["status"]:
             continue
         job["properties"]["status"] = status
-        job["systemData"]["lastModifiedAt"] = iso(call.now)
+        # When it changed on the clock, not when it was read: status shows how long it trained.
+        job["systemData"]["lastModifiedAt"] = iso(_changed_at(submitted, status))
         if status == "Completed":
             _register_output(call, scope, job)
         azureml.put_resource(call.db, scope, "job", row["name"], job, call.now)
+
+
+def _changed_at(submitted: float, status: str) -> float:
+    if status == "Running":
+        return submitted + QUEUE_SECONDS
+    return submitted + QUEUE_SECONDS + TRAINING_SECONDS  # Completed
 
 
 def _status_at(submitted: float, now: float) -> str:

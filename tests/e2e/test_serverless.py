@@ -75,6 +75,7 @@ def test_the_fine_tune_and_its_endpoint_converge_and_reapply_nothing(
     assert main(["status", str(applied), "--emulator"]) == 0
     out = capsys.readouterr().out
     assert "Azure ML phi-project" in out and "serverless" in out and "in sync" in out
+    assert "32m elapsed" in out  # queued 2 min and trained 30 on the emulator's clock
     assert main(["report", "travel-phi4-mini", str(applied), "--emulator"]) == 1
     err = capsys.readouterr().err
     assert "REPORT_NO_RESULTS" in err and "Metrics tab" in err
