@@ -38,7 +38,7 @@ def connected(
     from reconciler.providers.azure import AzureProvider
 
     if not emulator:
-        yield _routed(AzureProvider(accounts), hubs, project, None)
+        yield _routed(AzureProvider(accounts), hubs, project, None, state_dir.parent)
         return
     url = os.environ.get(EMULATOR_URL_ENV)
     handle = None
@@ -54,22 +54,28 @@ def connected(
             from reconciler.providers.azureml import ensure_emulator_workspaces
 
             ensure_emulator_workspaces(url, workspaces | hubs)
-        yield _routed(provider, hubs, project, url)
+        yield _routed(provider, hubs, project, url, state_dir.parent)
     finally:
         if handle is not None:
             handle.stop()
 
 
 def _routed(
-    provider: AzureProvider, hubs: dict[str, MLWorkspaceSpec], project: str, url: str | None
+    provider: AzureProvider,
+    hubs: dict[str, MLWorkspaceSpec],
+    project: str,
+    url: str | None,
+    root: Path,
 ) -> Any:
-    """The accounts' provider, with the hub projects' beside it where there are any."""
+    """The accounts' provider, with the hub projects' beside it where there are any (`root`:
+    the repository, whose run directories hold the adapters online endpoints serve)."""
     if not hubs:
         return provider
-    need_azure_ml("fine-tunes in an ML workspace (workspace:)")
+    need_azure_ml("fine-tunes and endpoints in an ML workspace (workspace:)")
     from reconciler.providers.hub import HubProvider, RoutedCloud
 
-    return RoutedCloud(provider, HubProvider(hubs, project=project, emulator_url=url))
+    hub = HubProvider(hubs, project=project, emulator_url=url, root=root)
+    return RoutedCloud(provider, hub)
 
 
 def need_azure_ml(what: str) -> None:

@@ -29,6 +29,7 @@ from reconciler.specs.models import (
     ProjectSpec,
     Sku,
     SmokeTest,
+    TrainingRunRef,
 )
 from reconciler.specs.models import Kind as SpecKind
 from reconciler.specs.references import upstreams
@@ -116,6 +117,7 @@ class DesiredDeployment(Desired):
     protect: bool
     on_missing: str
     smoke_test: SmokeTest | None = None
+    training_run: str | None = None  # a TrainingRun's adapter, on a managed online endpoint
     key: str
     spec_key: str  # the deployment's own fields only (its model as named, not the upstream's key)
     location: Location
@@ -197,7 +199,8 @@ def build_desired(
     by_kind = _by_kind(documents)
     project = by_kind["Project"][0]
     fine_tunes = _fine_tunes(project.name, by_kind["FineTune"], facts)
-    deployments = tuple(_deployment(d, fine_tunes) for d in by_kind["Deployment"])
+    runs = {r.name: r for r in local_runs}
+    deployments = tuple(_deployment(d, fine_tunes, runs) for d in by_kind["Deployment"])
     workspaces = {d.name: d.spec for d in by_kind["MLWorkspace"]}
     # `workspace:` targets: those not named by an Account (the two may share a name only when
     # the MLWorkspace trains no FineTune and serves no Deployment).
@@ -320,18 +323,29 @@ def _files(
     return tuple(files.values())
 
 
-def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> DesiredDeployment:
+def _deployment(
+    doc: Document, fine_tunes: tuple[DesiredFineTune, ...], runs: dict[str, DesiredLocalRun]
+) -> DesiredDeployment:
     spec: DeploymentSpec = doc.spec  # type: ignore[assignment]
     model = spec.model
     fields: dict[str, Any]
-    if isinstance(model, BaseModelRef):
+    if isinstance(model, TrainingRunRef):
+        fields = {
+            "fine_tune": None,
+            "checkpoint_epoch": None,
+            "base_model": None,
+            "base_version": None,
+            "training_run": model.training_run,
+        }
+        model_identity: Any = {"trainingRun": runs[model.training_run].key}
+    elif isinstance(model, BaseModelRef):
         fields = {
             "fine_tune": None,
             "checkpoint_epoch": None,
             "base_model": model.base,
             "base_version": model.version,
         }
-        model_identity: Any = {"base": model.base, "version": model.version}
+        model_identity = {"base": model.base, "version": model.version}
     else:
         upstream = next(f for f in fine_tunes if f.name == model.fine_tune)
         epoch = model.checkpoint.epoch if model.checkpoint else None
@@ -353,7 +367,7 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
         name=doc.name,
         account=target_name(spec),
         deployment_name=name,
-        sku=spec.sku if spec.account else SERVERLESS_SKU,
+        sku=spec.sku if spec.account or fields.get("training_run") else SERVERLESS_SKU,
         rai_policy=spec.rai_policy,
         version_upgrade_option=spec.version_upgrade_option,
         protect=spec.protect,
@@ -364,6 +378,11 @@ def _deployment(doc: Document, fine_tunes: tuple[DesiredFineTune, ...]) -> Desir
         location=doc.location,
         **fields,
     )
+
+
+def adapter_model_name(run: str, key: str) -> str:
+    """The model a TrainingRun's adapter is registered as in its workspace: one per run key."""
+    return f"ftops-{run}-{key[:12]}"
 
 
 def local_run_specs(documents: list[Document]) -> list[tuple[Document, LocalRunSpec]]:

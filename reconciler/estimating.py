@@ -92,6 +92,14 @@ def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
         and c.action in (Action.CREATE, Action.REPLACE)
         and c.fine_tune is not None
     )
+    # Azure ML instance types have no price in the catalog: the estimate says it is unknown.
+    hosting += tuple(
+        HostingEstimate(deployment=str(c.address), usd_per_hour=None, price_source=None)
+        for c in plan.changes
+        if isinstance(c, PutDeployment)
+        and c.action in (Action.CREATE, Action.REPLACE)
+        and c.target.adapter is not None
+    )
     return plan.model_copy(update={"estimates": Estimates(training=training, hosting=hosting)})
 
 

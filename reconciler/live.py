@@ -95,6 +95,7 @@ class LiveDeployment(LiveModel):
     version_upgrade_option: str | None = None
     tags: dict[str, str] = {}
     provisioning_state: str | None = None
+    traffic: int | None = None  # a managed online endpoint's share for ftops's deployment
 
     @property
     def is_settled(self) -> bool:

@@ -234,6 +234,14 @@ class Step(StrEnum):
     DELETE = "delete"
 
 
+class ServedAdapter(Frozen):
+    """A TrainingRun's adapter, served by a managed online endpoint of the run's workspace."""
+
+    run: str
+    run_key: str
+    image: str  # the run's image: it has the trainer's torch, transformers and peft
+
+
 class DeploymentTarget(Frozen):
     """The deployment as the specs want it; the provider turns it into an ARM body."""
 
@@ -248,6 +256,7 @@ class DeploymentTarget(Frozen):
     key: str
     spec_key: str = ""
     protect: bool = False
+    adapter: ServedAdapter | None = None
 
 
 class PutDeployment(ChangeBase):

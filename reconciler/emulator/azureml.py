@@ -312,6 +312,8 @@ def version_putter(kind: str) -> Any:
                 properties[field] = {k: str(v) for k, v in properties[field].items()}
         properties.setdefault("isArchived", False)
         properties.setdefault("isAnonymous", False)
+        if kind == "model_version":
+            properties.setdefault("flavors", {})
         _ensure_container(call, kind.removesuffix("_version"), name)
         return _put(
             call, kind, f"{name}/{version}", _child_id(call, kind, name, version), properties

@@ -36,7 +36,12 @@ from reconciler.emulator import blobs
 
 TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding")
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
-_DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+# Short, or the long form the SDK expands a model's path to.
+_DATASTORE_URI = re.compile(
+    r"^azureml://(?:subscriptions/[^/]+/resourcegroups/[^/]+/workspaces/[^/]+/)?"
+    r"datastores/([^/]+)/paths/(.*)$",
+    re.IGNORECASE,
+)
 _BLOB_URL = re.compile(r"^https?://[^/]+/blob/([^/]+)/([^/]+)/?(.*)$")
 # A data asset version, by ARM id (what azure-ai-ml sends) or as `azureml:name:version`.
 _DATA_ASSET = re.compile(r"(?:/data/([^/]+)/versions/([^/]+)$)|(?:^azureml:([^:/]+):([^:/]+)$)")
@@ -79,14 +84,11 @@ def cancel(db: sqlite3.Connection, scope: str, name: str) -> None:
 # --- the launcher ----------------------------------------------------------------------------
 
 
-class Launch:
-    def __init__(self, state: Path, scope: str, name: str, work: Path) -> None:
-        self.db = sqlite3.connect(str(state), timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.scope, self.name, self.work = scope, name, work
-        self.children: list[subprocess.Popen[bytes]] = []
+class WorkspaceStore:
+    """A workspace's resources and its datastores' blobs, as the state file has them."""
 
-    # state --------------------------------------------------------------------------------
+    def __init__(self, db: sqlite3.Connection, scope: str) -> None:
+        self.db, self.scope = db, scope
 
     def _resource(self, kind: str, name: str) -> dict[str, Any] | None:
         row = self.db.execute(
@@ -94,36 +96,6 @@ class Launch:
             (self.scope, kind, name),
         ).fetchone()
         return None if row is None else dict(json.loads(row["body"]))
-
-    def job(self) -> dict[str, Any]:
-        deadline = time.monotonic() + _STATE_WAIT_S
-        while (found := self._resource("job", self.name)) is None:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"job {self.name} never appeared in the state file")
-            time.sleep(0.05)
-        return found
-
-    def set_status(self, status: str, error: str | None = None) -> None:
-        # Never wait inside the write transaction: the emulator serves requests meanwhile.
-        self.db.execute("BEGIN IMMEDIATE")
-        job = self._resource("job", self.name)
-        if job is None:  # the world was reset under this job: nothing left to report to
-            self.db.execute("ROLLBACK")
-            raise SystemExit(f"job {self.name} is gone from the state file")
-        if job["properties"]["status"] in TERMINAL:  # failed or cancelled from outside
-            self.db.execute("COMMIT")
-            return
-        if job["properties"]["status"] == "CancelRequested" and status != "Canceled":
-            status = "Canceled"
-        job["properties"]["status"] = status
-        if error:
-            job["properties"].setdefault("properties", {})["ftops.emulator.error"] = error[-2000:]
-        self.db.execute(
-            "UPDATE ml_resources SET body = ?, modified_at = ? "
-            "WHERE scope = ? AND kind = 'job' AND name = ?",
-            (json.dumps(job), time.time(), self.scope, self.name),
-        )
-        self.db.execute("COMMIT")
 
     # blob store ---------------------------------------------------------------------------
 
@@ -179,11 +151,8 @@ class Launch:
             blobs.write_blob(self.db, account, container, name, path.read_bytes(), now)
         self.db.execute("COMMIT")
 
-    # the run ------------------------------------------------------------------------------
-
-    def code(self, properties: dict[str, Any]) -> Path:
-        target = self.work / "code"
-        code_id = properties.get("codeId")
+    def code(self, code_id: str | None, target: Path) -> Path:
+        """A code asset's files, copied into `target`."""
         if not code_id:
             target.mkdir(parents=True, exist_ok=True)
             return target
@@ -194,6 +163,49 @@ class Launch:
         if asset is None:
             raise RuntimeError(f"code {code_id} does not exist")
         return self.download(asset["properties"]["codeUri"], target, single_file=False)
+
+
+class Launch(WorkspaceStore):
+    def __init__(self, state: Path, scope: str, name: str, work: Path) -> None:
+        db = sqlite3.connect(str(state), timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        super().__init__(db, scope)
+        self.name, self.work = name, work
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    # state --------------------------------------------------------------------------------
+
+    def job(self) -> dict[str, Any]:
+        deadline = time.monotonic() + _STATE_WAIT_S
+        while (found := self._resource("job", self.name)) is None:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"job {self.name} never appeared in the state file")
+            time.sleep(0.05)
+        return found
+
+    def set_status(self, status: str, error: str | None = None) -> None:
+        # Never wait inside the write transaction: the emulator serves requests meanwhile.
+        self.db.execute("BEGIN IMMEDIATE")
+        job = self._resource("job", self.name)
+        if job is None:  # the world was reset under this job: nothing left to report to
+            self.db.execute("ROLLBACK")
+            raise SystemExit(f"job {self.name} is gone from the state file")
+        if job["properties"]["status"] in TERMINAL:  # failed or cancelled from outside
+            self.db.execute("COMMIT")
+            return
+        if job["properties"]["status"] == "CancelRequested" and status != "Canceled":
+            status = "Canceled"
+        job["properties"]["status"] = status
+        if error:
+            job["properties"].setdefault("properties", {})["ftops.emulator.error"] = error[-2000:]
+        self.db.execute(
+            "UPDATE ml_resources SET body = ?, modified_at = ? "
+            "WHERE scope = ? AND kind = 'job' AND name = ?",
+            (json.dumps(job), time.time(), self.scope, self.name),
+        )
+        self.db.execute("COMMIT")
+
+    # the run ------------------------------------------------------------------------------
 
     def inputs(self, properties: dict[str, Any]) -> dict[str, str]:
         paths: dict[str, str] = {}
@@ -222,7 +234,7 @@ class Launch:
         properties = self.job()["properties"]
         self.set_status("Preparing")
         try:
-            code = self.code(properties)
+            code = self.code(properties.get("codeId"), self.work / "code")
             inputs = self.inputs(properties)
             outputs = self.outputs(properties)
         except Exception as exc:  # the job fails as Azure's does: with a message

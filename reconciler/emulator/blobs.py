@@ -16,7 +16,9 @@ import hashlib
 import json
 import re
 import sqlite3
+import uuid
 from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from reconciler.emulator.routing import ApiError, Call, Reply
@@ -182,9 +184,34 @@ def blob_put(call: Call) -> Reply:
         return Reply(200, None, {"etag": row["etag"], **_common()})
     if comp is not None:
         raise BlobError(400, "UnsupportedQueryParameter", f"comp={comp} is not supported here.")
+    if "x-ms-copy-source" in call.headers:
+        return _copy_blob(call)
     if call.headers.get("x-ms-blob-type", "BlockBlob") != "BlockBlob":
         raise BlobError(400, "InvalidHeaderValue", "Only block blobs are served.")
     return _store_blob(call, call.body)
+
+
+def _copy_blob(call: Call) -> Reply:
+    """Copy Blob from a blob of the same storage account: done at once (`x-ms-copy-status:
+    success`), as Azure does copies within an account of blobs this size."""
+    p = call.params
+    source = urlsplit(call.headers["x-ms-copy-source"]).path
+    prefix = f"{PREFIX}/{p['storageAccount']}/"
+    if not source.startswith(prefix) or "/" not in source[len(prefix) :]:
+        raise BlobError(
+            400, "CannotVerifyCopySource", "Only blobs of the same account are copied here."
+        )
+    container, name = unquote(source[len(prefix) :]).split("/", 1)
+    row = call.db.execute(
+        "SELECT * FROM blobs WHERE account = ? AND container = ? AND name = ?",
+        (p["storageAccount"], container, name),
+    ).fetchone()
+    if row is None:
+        raise BlobError(404, "CannotVerifyCopySource", "The specified blob does not exist.")
+    reply = _store_blob(call, bytes(row["content"]))
+    headers = {**reply.headers, "x-ms-copy-id": str(uuid.uuid4()), "x-ms-copy-status": "success"}
+    headers.pop("content-md5", None)
+    return Reply(202, None, headers)
 
 
 def _store_blob(call: Call, content: bytes) -> Reply:

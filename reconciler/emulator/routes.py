@@ -7,6 +7,7 @@ from reconciler.emulator import (
     arm_deployments,
     azureml,
     azureml_maas,
+    azureml_online,
     blobs,
     controls,
     files,
@@ -90,6 +91,7 @@ def _arm(method: str, path: str, operation: str, handler: Handler, swagger: bool
 # The api-versions azure-ai-ml 1.x sends (each operation group pins its own); the responses follow
 # the stable 2024-04-01 contract, which the contract tests check them against.
 ML_VERSIONS = (
+    "2022-02-01-preview",  # online endpoints and deployments
     "2022-10-01",
     "2023-04-01",
     "2023-04-01-preview",
@@ -165,6 +167,7 @@ def azureml_routes() -> list[Route]:
         _ml("POST", job + "/cancel", "Jobs_Cancel", azureml.job_cancel),
         _ml("GET", "/data", "DataContainers_List", azureml.data_list),
         *serverless_routes(),
+        *online_routes(),
     ]
 
 
@@ -187,6 +190,52 @@ def serverless_routes() -> list[Route]:
             "Serverless_ChatCompletions",
             azureml_maas.chat_completions,
             plane="serverless",
+        ),
+    ]
+
+
+def online_routes() -> list[Route]:
+    """Managed online endpoints and deployments (azureml_online), the model versions they serve,
+    their long-running operations, and the scoring route."""
+    endpoint = "/onlineEndpoints/{endpointName}"
+    deployment = endpoint + "/deployments/{deploymentName}"
+    model = "/models/{name}/versions/{version}"
+    ml_location = _SUB + "/providers/Microsoft.MachineLearningServices/locations/{location}"
+    o = azureml_online
+    return [
+        _ml("PUT", model, "ModelVersions_CreateOrUpdate", azureml.version_putter("model_version")),
+        _ml("GET", "/onlineEndpoints", "OnlineEndpoints_List", o.endpoint_list),
+        _ml("GET", endpoint, "OnlineEndpoints_Get", o.endpoint_get),
+        _ml("PUT", endpoint, "OnlineEndpoints_CreateOrUpdate", o.endpoint_put),
+        _ml("DELETE", endpoint, "OnlineEndpoints_Delete", o.endpoint_delete),
+        _ml("POST", endpoint + "/listKeys", "OnlineEndpoints_ListKeys", o.keys),
+        _ml("GET", endpoint + "/deployments", "OnlineDeployments_List", o.deployment_list),
+        _ml("GET", deployment, "OnlineDeployments_Get", o.deployment_get),
+        _ml("PUT", deployment, "OnlineDeployments_CreateOrUpdate", o.deployment_put),
+        _ml("DELETE", deployment, "OnlineDeployments_Delete", o.deployment_delete),
+        # Azure ML's LRO convention; not operations of the swagger.
+        Route(
+            "GET",
+            ml_location + "/mfeOperationsStatus/{operationId}",
+            "MfeOperationsStatus_Get",
+            o.operation_status,
+            plane="arm",
+            api_versions=ML_VERSIONS,
+        ),
+        Route(
+            "GET",
+            ml_location + "/mfeOperationResults/{operationId}",
+            "MfeOperationResults_Get",
+            o.operation_result,
+            plane="arm",
+            api_versions=ML_VERSIONS,
+        ),
+        Route(
+            "POST",
+            "/online/{workspaceGuid}/{name}/score",
+            "OnlineEndpoints_Score",
+            o.score,
+            plane="serverless",  # authorised by the endpoint's key, as a serverless endpoint's
         ),
     ]
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_PROTECT, TAG_SPEC, DesiredDeployment
+from reconciler.desired import (
+    TAG_KEY,
+    TAG_PROJECT,
+    TAG_PROTECT,
+    TAG_SPEC,
+    DesiredDeployment,
+    DesiredLocalRun,
+    adapter_model_name,
+)
 from reconciler.errors import error, warning
 from reconciler.live import LiveDeployment, LiveJob
 from reconciler.planning.diffing import field_diffs
@@ -22,6 +30,7 @@ from reconciler.plans import (
     Keep,
     PutDeployment,
     Reason,
+    ServedAdapter,
     Step,
     Wait,
     Why,
@@ -33,6 +42,8 @@ FIFTEEN_DAYS_S = 15 * 24 * 3600
 DEVELOPER_SKU = "DeveloperTier"
 DEVELOPER_LIFETIME_S = 24 * 3600
 DEVELOPER_EXPIRY_NOTE = "Developer deployments last 24 hours"
+# A managed online endpoint sends all its traffic to the one deployment ftops keeps in it.
+FULL_TRAFFIC = 100
 # Under these options Azure moves a base-model deployment to newer versions by itself.
 AUTO_UPGRADES = frozenset({"OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired"})
 
@@ -45,6 +56,10 @@ def plan_deployments(p: Planning) -> None:
 def _desired_model(p: Planning, d: DesiredDeployment) -> str | None:
     if d.base_model:
         return d.base_model
+    if d.training_run:
+        run, live = _run(p, d), p.live.local_runs.get(d.training_run)
+        done = live is not None and live.phase == "succeeded"
+        return adapter_model_name(run.name, run.key) if done else None
     assert d.fine_tune is not None
     model = p.models.get(d.fine_tune)
     job = p.jobs.get(d.fine_tune)
@@ -63,9 +78,22 @@ def _checkpoint_model(job: LiveJob, epoch: int) -> str | None:
     return ordered[back].model if 0 <= back < len(ordered) else None
 
 
+def _run(p: Planning, d: DesiredDeployment) -> DesiredLocalRun:
+    return next(r for r in p.desired.local_runs if r.name == d.training_run)
+
+
+def _adapter(p: Planning, d: DesiredDeployment) -> ServedAdapter | None:
+    if d.training_run is None:
+        return None
+    run = _run(p, d)
+    image = (run.placement or {}).get("image", "")
+    return ServedAdapter(run=run.name, run_key=run.key, image=str(image))
+
+
 def _target(p: Planning, d: DesiredDeployment, model: str | None) -> DeploymentTarget:
     trained_in = p.desired.fine_tune(d.fine_tune).account if d.fine_tune else None
     return DeploymentTarget(
+        adapter=_adapter(p, d),
         name=d.deployment_name,
         model=model,
         model_version=d.base_version or "1",
@@ -142,8 +170,17 @@ def _maybe_expired(p: Planning, d: DesiredDeployment, job: LiveJob) -> bool:
     return age is not None and age >= FIFTEEN_DAYS_S
 
 
+def _trained(p: Planning, d: DesiredDeployment) -> bool:
+    """The model exists (so a missing deployment was there once, or is new)."""
+    return d.fine_tune in p.jobs or d.training_run is not None
+
+
 def _depends(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> tuple[Any, ...]:
-    if d.fine_tune is None or target.model is not None:
+    if target.model is not None:
+        return ()
+    if d.training_run is not None:
+        return (_run(p, d).address,)
+    if d.fine_tune is None:
         return ()
     return (p.desired.fine_tune(d.fine_tune).address,)
 
@@ -156,7 +193,7 @@ def _create(p: Planning, d: DesiredDeployment, target: DeploymentTarget) -> PutD
                 detail = f"not recreated (onMissing: warn): {DEVELOPER_EXPIRY_NOTE}"
                 return Keep(address=d.address, reason=Reason(why=Why.MISSING, detail=detail))
             reason = Reason(why=Why.EXPIRED, detail=DEVELOPER_EXPIRY_NOTE)
-    elif d.account in p.desired.hubs and d.fine_tune in p.jobs and target.model is not None:
+    elif d.account in p.desired.hubs and _trained(p, d) and target.model is not None:
         detail = "not found in the workspace (new, or deleted outside ftops)"
         reason = Reason(why=Why.MISSING, detail=detail)
     elif d.fine_tune is not None and d.fine_tune in p.jobs and target.model is not None:
@@ -192,9 +229,11 @@ def _view(
     sku: tuple[Any, Any],
     rai: str | None,
     upgrade: str | None,
+    traffic: int | None = None,
 ) -> dict[str, Any]:
-    """A deployment as spec paths: the shape both sides are compared in."""
-    return {
+    """A deployment as spec paths: the shape both sides are compared in (a managed online
+    endpoint's traffic too)."""
+    view = {
         "model": model,
         "modelVersion": version,
         "trainedIn": trained_in,
@@ -202,6 +241,7 @@ def _view(
         "raiPolicy": rai,
         "versionUpgradeOption": upgrade,
     }
+    return view if traffic is None else view | {"traffic": traffic}
 
 
 def _live_view(live: LiveDeployment) -> dict[str, Any]:
@@ -212,6 +252,7 @@ def _live_view(live: LiveDeployment) -> dict[str, Any]:
         (live.sku_name, live.capacity),
         live.rai_policy,
         live.version_upgrade_option,
+        live.traffic,
     )
 
 
@@ -223,6 +264,7 @@ def _wanted_view(d: DesiredDeployment, live: LiveDeployment, t: DeploymentTarget
         (t.sku.name, t.sku.capacity),
         t.rai_policy or live.rai_policy,  # unset in the spec: whatever Azure chose
         t.version_upgrade_option or live.version_upgrade_option,
+        FULL_TRAFFIC if d.training_run else None,
     )
 
 
@@ -288,6 +330,8 @@ def _attribute_model(
     p: Planning, d: DesiredDeployment, live: LiveDeployment, diff: FieldDiff
 ) -> FieldDiff:
     """A fine-tuned model that changes because its fine-tune (re)trains is the upstream's doing."""
+    if diff.path == "model" and d.training_run is not None:
+        return _attribute_adapter(d.training_run, live, diff)
     if diff.path != "model" or d.fine_tune is None:
         return diff
     ft = p.desired.fine_tune(d.fine_tune)
@@ -295,6 +339,17 @@ def _attribute_model(
         note = f"upstream fine-tune {ft.name} retrains"
     elif _model_of_label(p, ft.account, ft.label, live.model_name):
         note = f"upstream fine-tune {ft.name} was retrained"
+    else:
+        return diff
+    return diff.model_copy(update={"why": Why.UPSTREAM_CHANGED, "note": note})
+
+
+def _attribute_adapter(run: str, live: LiveDeployment, diff: FieldDiff) -> FieldDiff:
+    """An adapter model of the same run, under another run key: the run trains anew."""
+    if diff.after == UNKNOWN:
+        note = f"upstream training run {run} retrains"
+    elif (live.model_name or "").startswith(adapter_model_name(run, "")):
+        note = f"upstream training run {run} was retrained"
     else:
         return diff
     return diff.model_copy(update={"why": Why.UPSTREAM_CHANGED, "note": note})

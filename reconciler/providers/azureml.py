@@ -11,7 +11,9 @@ import: only commands with a run placed on a cluster load this module.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -103,6 +105,41 @@ def _quiet_sdk_loggers() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+class _DotFilter:
+    """A stdout that passes everything on but azure-ai-ml's polling dots."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def write(self, text: str) -> int:
+        return len(text) if text and not text.strip(".") else int(self.wrapped.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+_held = threading.Lock()
+_holders = [0]
+
+
+@contextmanager
+def _dots_held_back() -> Iterator[None]:
+    """For as long as any thread waits on an operation (the apply pool runs several)."""
+    import sys
+
+    with _held:
+        _holders[0] += 1
+        if _holders[0] == 1:
+            sys.stdout = _DotFilter(sys.stdout)
+    try:
+        yield
+    finally:
+        with _held:
+            _holders[0] -= 1
+            if _holders[0] == 0 and isinstance(sys.stdout, _DotFilter):
+                sys.stdout = sys.stdout.wrapped
+
+
 class MLWorkspace:
     """One workspace: its clusters, its default datastore, its assets and jobs."""
 
@@ -169,6 +206,12 @@ class MLWorkspace:
         from reconciler.providers.azure_errors import call
 
         return call(fn, f"Azure ML workspace {self.spec.workspace_name}: {what}")
+
+    def wait(self, fn: Callable[[], T], what: str) -> T:
+        """`call` for a long-running operation: azure-ai-ml's poller prints a dot to stdout at
+        every poll (stdout is where `--format json` writes), so those are held back."""
+        with _dots_held_back():
+            return self.call(fn, what)
 
     def _found(self, fn: Callable[[], T], what: str) -> T | None:
         """`_call`, with None for an absent resource."""
@@ -255,6 +298,29 @@ class MLWorkspace:
             done = list(pool.map(lambda u: self.put_file(u.path, u.blob), uploads))
         return sum(done)
 
+    def copy_prefix(self, source: str, target: str) -> int:
+        """Every blob under `source` copied to the same name under `target`, inside the
+        datastore (no bytes pass through this machine), unless it is there with that size; how
+        many blobs `source` holds. A copy within one storage account is authorised by this
+        request's credential."""
+        listed = self.call(
+            lambda: list(self.container.list_blobs(name_starts_with=source)), f"list {source}"
+        )
+        for item in listed:
+            name = target + str(item.name)[len(source) :]
+            if self.has_blob(name, int(item.size)):
+                continue
+            source_url = self.container.get_blob_client(item.name).url
+            blob = self.container.get_blob_client(name)
+            started = self.call(lambda: blob.start_copy_from_url(source_url), f"copy to {name}")  # noqa: B023
+            status = started.get("copy_status")
+            while status == "pending":
+                time.sleep(1.0)
+                status = self.call(blob.get_blob_properties, f"read {name}").copy.status
+            if status != "success":
+                raise AzureMLError(f"copying {item.name} to {name} ended {status}")
+        return len(listed)
+
     def download_prefix(self, prefix: str, into: Path) -> list[Path]:
         written = []
         listed = self.call(
@@ -289,6 +355,26 @@ class MLWorkspace:
         kind = AssetTypes.URI_FOLDER if folder else AssetTypes.URI_FILE
         data = Data(name=name, version=version, path=uri, type=kind)
         self.call(lambda: self.ml.data.create_or_update(data), f"register {name}:{version}")
+
+    def model_version(self, name: str, version: str) -> bool:
+        what = f"read model {name}:{version}"
+        return self._found(lambda: self.ml.models.get(name, version=version), what) is not None
+
+    def register_model(self, name: str, version: str, uri: str, tags: dict[str, str]) -> None:
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        model = Model(name=name, version=version, path=uri, type=AssetTypes.CUSTOM_MODEL, tags=tags)
+        self.call(lambda: self.ml.models.create_or_update(model), f"register {name}:{version}")
+
+    def environment_version(self, name: str, version: str) -> bool:
+        what = f"read environment {name}:{version}"
+        found = self._found(lambda: self.ml.environments.get(name, version=version), what)
+        return found is not None
+
+    def register_environment(self, environment: Any) -> None:
+        what = f"register {environment.name}:{environment.version}"
+        self.call(lambda: self.ml.environments.create_or_update(environment), what)
 
     # --- jobs --------------------------------------------------------------------------------
 

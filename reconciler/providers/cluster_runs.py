@@ -59,6 +59,13 @@ def job_name(name: str, key: str, attempt: int = 1) -> str:
     return base if attempt == 1 else f"{base}-{attempt}"
 
 
+def base_address(lock: dict[str, Any]) -> str:
+    """Where a run's base model is stored in the datastore: named by the digests the run key
+    was computed from."""
+    digest = localruns.canonical_json(lock["digests"]["base"]).encode()
+    return f"ftops/models/{hashlib.sha256(digest).hexdigest()[:32]}/"
+
+
 def output_prefix(name: str, job: str) -> str:
     return f"ftops/runs/{name}/{job}/"
 
@@ -83,6 +90,27 @@ def code_digest(files: list[Path], package: Path = PACKAGE) -> str:
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(file_digest(path).encode())
     return digest.hexdigest()
+
+
+def ensure_code(ws: MLWorkspace, lock: dict[str, Any]) -> str:
+    """The ARM id of the code version holding ftops's modules and this run's lock."""
+    files = code_files()
+    pinned = localruns.canonical_json(lock).encode()
+    digest = hashlib.sha256(code_digest(files).encode() + pinned).hexdigest()
+    version = digest[:16]
+    code_id = f"{ws.arm_id}/codes/{CODE_ASSET}/versions/{version}"
+    if ws.code_version(CODE_ASSET, version):
+        return code_id
+    prefix = f"ftops/code/{digest}/"
+    with tempfile.TemporaryDirectory(prefix="ftops-lock-") as tmp:
+        lock_file = Path(tmp) / localruns.SPEC_LOCK
+        lock_file.write_bytes(pinned)
+        ws.put_file(lock_file, prefix + localruns.SPEC_LOCK)
+    ws.put_files(
+        [Upload(p, prefix + "reconciler/" + p.relative_to(PACKAGE).as_posix()) for p in files]
+    )
+    ws.register_code(CODE_ASSET, version, ws.datastore_uri(prefix))
+    return code_id
 
 
 # --- one run's job --------------------------------------------------------------------------
@@ -134,8 +162,7 @@ class PlacedRun:
             if gguf
             else tuple(sorted(p for p in model_dir.iterdir() if p.is_file()))
         )
-        base_id = hashlib.sha256(localruns.canonical_json(digests["base"]).encode()).hexdigest()
-        found = {"base": JobInput(model_dir, base_files, f"ftops/models/{base_id[:32]}/", True)}
+        found = {"base": JobInput(model_dir, base_files, base_address(self.lock), True)}
         for name, path_key, digest in (
             ("train", "training", digests["train"]),
             ("valid", "validation", digests.get("valid")),
@@ -341,24 +368,7 @@ class ClusterRuns:
         return f"azureml:{asset}:{version}"
 
     def _ensure_code(self, ws: MLWorkspace, run: PlacedRun) -> str:
-        """The ARM id of the code version holding ftops's modules and this run's lock."""
-        files = code_files()
-        lock = localruns.canonical_json(run.lock).encode()
-        digest = hashlib.sha256(code_digest(files).encode() + lock).hexdigest()
-        version = digest[:16]
-        code_id = f"{ws.arm_id}/codes/{CODE_ASSET}/versions/{version}"
-        if ws.code_version(CODE_ASSET, version):
-            return code_id
-        prefix = f"ftops/code/{digest}/"
-        with tempfile.TemporaryDirectory(prefix="ftops-lock-") as tmp:
-            lock_file = Path(tmp) / localruns.SPEC_LOCK
-            lock_file.write_bytes(lock)
-            ws.put_file(lock_file, prefix + localruns.SPEC_LOCK)
-        ws.put_files(
-            [Upload(p, prefix + "reconciler/" + p.relative_to(PACKAGE).as_posix()) for p in files]
-        )
-        ws.register_code(CODE_ASSET, version, ws.datastore_uri(prefix))
-        return code_id
+        return ensure_code(ws, run.lock)
 
     def _wait(self, ws: MLWorkspace, run: PlacedRun) -> JobFacts | None:
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s

@@ -1,4 +1,5 @@
-"""Serverless fine-tuning in AI Foundry hub projects (Azure ML workspaces), through azure-ai-ml.
+"""Serverless fine-tuning in AI Foundry hub projects (Azure ML workspaces), through azure-ai-ml,
+and the managed online endpoints that serve TrainingRun adapters there (`online`).
 
 A hub project looks to the planner like an account: its files are data assets in the project's
 default datastore, its jobs are FineTuning jobs (models as a service: Phi-4, Phi-4-mini, ...)
@@ -34,6 +35,7 @@ from reconciler.live import (
 from reconciler.plans import DeploymentTarget, TrainJob
 from reconciler.providers.azure import deployment_tags
 from reconciler.providers.azureml import MLWorkspace
+from reconciler.providers.online import OnlineEndpoints
 from reconciler.specs.models import Grader, Hyperparameters, MLWorkspaceSpec, Sku
 
 TAG_SUFFIX = "ftops-suffix"
@@ -96,10 +98,13 @@ class HubProvider:
         *,
         project: str,
         emulator_url: str | None = None,
+        root: Path | None = None,
     ) -> None:
         self.project = project
         self.hubs = {n: MLWorkspace(s, emulator_url=emulator_url) for n, s in hubs.items()}
         self._locks = {n: threading.Lock() for n in hubs}
+        # Managed online endpoints serve adapters from the run directories under `root`.
+        self.online = OnlineEndpoints(root or Path.cwd())
 
     def handles(self, account: str) -> bool:
         return account in self.hubs
@@ -118,11 +123,12 @@ class HubProvider:
         assets = ws.call(lambda: list(ml.data.list()), "list data assets")
         jobs = ws.call(lambda: list(ml.jobs.list()), "list jobs")
         endpoints = ws.call(lambda: list(ml.serverless_endpoints.list()), "list serverless")
+        online = self.online.read(ws)
         return AccountLive(
             account=account,
             files=tuple(self._file(a) for a in assets if self._owned_asset(a.name)),
             jobs=tuple(self._job(j) for j in jobs if self._owned_job(j)),
-            deployments=tuple(self._endpoint(e) for e in endpoints),
+            deployments=(*(self._endpoint(e) for e in endpoints), *online),
             read_at=self._service_now(),
         )
 
@@ -232,21 +238,31 @@ class HubProvider:
 
         ws = self.hubs[account]
         assert target.model is not None  # apply deploys once the model is known
+        if target.adapter is not None:
+            self.online.put(ws, target, capacity)
+            return
         tags = deployment_tags(target)  # as on Azure OpenAI deployments: ownership, drift, protect
         endpoint = ServerlessEndpoint(name=target.name, model_id=target.model, tags=tags)
-        ws.call(
+        ws.wait(
             lambda: ws.ml.serverless_endpoints.begin_create_or_update(endpoint).result(),
             f"create serverless endpoint {target.name}",
         )
 
     def delete_deployment(self, account: str, name: str) -> None:
         ws = self.hubs[account]
-        ws.call(
+        if self.online.has(ws, name):
+            self.online.delete(ws, name)
+            return
+        ws.wait(
             lambda: ws.ml.serverless_endpoints.begin_delete(name).result(),
             f"delete serverless endpoint {name}",
         )
 
     def patch_deployment_sku(self, account: str, name: str, sku: Sku) -> None:
+        ws = self.hubs[account]
+        if self.online.has(ws, name):  # the instance type changes only by a replace
+            self.online.set_capacity(ws, name, sku.capacity)
+            return
         raise HubError(f"serverless endpoint {name} has no sku to change", code="HUB_NO_SKU")
 
     def pause_job(self, account: str, job_id: str) -> None:
@@ -275,6 +291,8 @@ class HubProvider:
         import openai
 
         ws = self.hubs[account]
+        if self.online.has(ws, deployment):
+            return self.online.complete(ws, deployment, messages)
         found = ws.call(lambda: ws.ml.serverless_endpoints.get(deployment), "read endpoint")
         keys = ws.call(lambda: ws.ml.serverless_endpoints.get_keys(deployment), "read keys")
         client = openai.OpenAI(base_url=found.scoring_uri, api_key=keys.primary_key)

@@ -49,7 +49,11 @@ def status_rows(
             rows.append(Row(where, str(d.address), "missing", sync=sync or "missing"))
             continue
         source = f", from {dep.trained_in}" if dep.trained_in else ""
-        serving = "serverless" if d.account in desired.hubs else f"{dep.sku_name} × {dep.capacity}"
+        serving = f"{dep.sku_name} × {dep.capacity}"
+        if d.training_run:
+            serving = f"online endpoint, {serving}, {dep.traffic or 0}% traffic"
+        elif d.account in desired.hubs:
+            serving = "serverless"
         detail = f"{dep.model_name} · {serving}{source}"
         rows.append(Row(where, str(d.address), dep.provisioning_state or "", "", detail, sync))
     for run in desired.local_runs:

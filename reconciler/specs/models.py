@@ -6,6 +6,7 @@ YAML uses camelCase; Python uses snake_case through an alias generator, so
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +26,8 @@ API_VERSION = "ftops/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+INSTANCE_TYPE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 Auto = Literal["auto"]
 
 
@@ -436,6 +439,14 @@ class FineTunedModelRef(SpecModel):
     """Deploy one of the job's checkpoints instead of the final model."""
 
 
+class TrainingRunRef(SpecModel):
+    """The adapter a TrainingRun placed on an Azure ML cluster produced."""
+
+    training_run: Name
+    """The TrainingRun (metadata.name) whose adapter to serve: placed (compute.azureML) on the
+    Deployment's workspace."""
+
+
 class ChatMessage(SpecModel):
     """One message of a smoke test's conversation."""
 
@@ -487,22 +498,26 @@ class DeploymentSpec(SpecModel):
     # Outside the key, unlike account: a new field may not move the keys of existing specs;
     # the address (`deployment/WORKSPACE/NAME`) still says where it is.
     workspace: Annotated[Name | None, Where("the address")] = None
-    """The MLWorkspace (metadata.name) whose serverless endpoint serves a model fine-tuned in that
-    workspace (pay per token: no sku, content filter or upgrade option)."""
+    """The MLWorkspace (metadata.name) to serve from: a serverless endpoint of a model
+    fine-tuned in that workspace (`{fineTune: X}`: pay per token, no sku, content filter or
+    upgrade option), or a managed online endpoint of a TrainingRun's adapter (`{trainingRun:
+    X}`: sku is the instance type and count)."""
     deployment_name: Annotated[
         Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")] | None,
         Identity("name", "and the address"),
     ] = None
     """The deployment's name in the account (default: metadata.name)."""
     model: Annotated[
-        FineTunedModelRef | BaseModelRef,
-        InPlace(note="a fine-tune enters as its job key and account"),
+        FineTunedModelRef | BaseModelRef | TrainingRunRef,
+        InPlace(note="a fine-tune (a training run) enters as its job key (run key) and place"),
     ]
-    """What to deploy: `{fineTune: X}`, `{fineTune: X, checkpoint: {epoch: N}}` or `{base: id,
-    version: v}`.
+    """What to deploy: `{fineTune: X}`, `{fineTune: X, checkpoint: {epoch: N}}`, `{base: id,
+    version: v}`, or, in a workspace, `{trainingRun: X}`.
     """
     sku: Annotated[Sku, InPlace()] = Sku()
-    """The deployment type and capacity."""
+    """The deployment type and capacity. On a managed online endpoint: the instance type
+    (`Standard_NC24ads_A100_v4`; a change replaces the deployment) and the instance count (in
+    place)."""
     rai_policy: Annotated[str | None, InPlace()] = None
     """The name of a content-filter (RAI) policy in the account; Azure's default when unset."""
     version_upgrade_option: Annotated[
@@ -526,6 +541,8 @@ class DeploymentSpec(SpecModel):
     @model_validator(mode="after")
     def _one_target(self) -> DeploymentSpec:
         _check_one_target(self.account, self.workspace)
+        if isinstance(self.model, TrainingRunRef):
+            return self._online()
         if self.workspace is None:
             return self
         azure_only = {"sku", "rai_policy", "version_upgrade_option"} & self.model_fields_set
@@ -533,8 +550,29 @@ class DeploymentSpec(SpecModel):
             names = ", ".join(sorted(to_camel(f) for f in azure_only))
             raise ValueError(f"a serverless endpoint (workspace) has no {names}")
         if not isinstance(self.model, FineTunedModelRef) or self.model.checkpoint is not None:
-            raise ValueError("a serverless endpoint (workspace) serves {fineTune: NAME} only")
+            raise ValueError(
+                "a workspace serves {fineTune: NAME} (serverless) or {trainingRun: NAME} "
+                "(managed online) only"
+            )
         return self
+
+    def _online(self) -> DeploymentSpec:
+        """A managed online endpoint: Azure ML's rules for its name and instances."""
+        if self.workspace is None:
+            raise ValueError(
+                "a trainingRun's adapter is served from an MLWorkspace's managed online "
+                "endpoint: give workspace, not account"
+            )
+        azure_only = {"rai_policy", "version_upgrade_option"} & self.model_fields_set
+        if azure_only:
+            names = ", ".join(sorted(to_camel(f) for f in azure_only))
+            raise ValueError(f"a managed online endpoint has no {names}")
+        if "sku" not in self.model_fields_set or not INSTANCE_TYPE.match(self.sku.name):
+            raise ValueError(
+                "a managed online endpoint needs sku: {name: <instance type, e.g. "
+                "Standard_NC24ads_A100_v4>, capacity: <instance count>}"
+            )
+        return self  # its endpoint's name (deploymentName or metadata.name): references.py
 
 
 # --- LocalRun ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from reconciler.errors import Diagnostic, error
 from reconciler.specs.loading import Document
 from reconciler.specs.models import (
+    ENDPOINT_NAME,
     RUN_KINDS,
     DeploymentSpec,
     FineTunedModelRef,
@@ -34,6 +35,7 @@ REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
         (("account",), "Account"),
         (("workspace",), "MLWorkspace"),
         (("model", "fineTune"), "FineTune"),
+        (("model", "trainingRun"), "TrainingRun"),
     ),
     "LocalRun": _RUN_REFERENCES,
     "TrainingRun": _RUN_REFERENCES,
@@ -43,11 +45,13 @@ REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
 def check_references(documents: list[Document]) -> list[Diagnostic]:
     problems = _check_project(documents) + _check_unique(documents)
     names = {(d.kind, d.name) for d in documents}
+    names |= {("TrainingRun", d.name) for d in documents if d.kind in RUN_KINDS}
     for doc in documents:
         problems.extend(_dangling(doc, names))
     problems.extend(_chain_cycles(documents))
     problems.extend(_chains_across_accounts(documents))
     problems.extend(_served_where_trained(documents))
+    problems.extend(_adapters_served_where_trained(documents))
     problems.extend(_workspaces_named_like_accounts(documents))
     problems.extend(_checkpoint_epochs(documents))
     return problems
@@ -77,6 +81,46 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
                     "a model fine-tuned in an ML workspace is served by a Deployment with the "
                     "same workspace (a serverless endpoint); one trained in an account is "
                     "deployed to accounts",
+                )
+            )
+    return problems
+
+
+def _adapters_served_where_trained(documents: list[Document]) -> list[Diagnostic]:
+    """A managed online endpoint serves an adapter from its workspace's datastore: the run is
+    placed on a cluster of that workspace, and the endpoint's name is one Azure ML takes."""
+    placed = {
+        d.name: _get(d.raw, ("compute", "azureML", "workspace"))
+        for d in documents
+        if d.kind in RUN_KINDS
+    }
+    problems = []
+    for doc in documents:
+        run = _get(doc.raw, ("model", "trainingRun")) if doc.kind == "Deployment" else None
+        if not isinstance(run, str) or run not in placed:
+            continue  # none, or an unknown run: reported as such
+        workspace = doc.raw.get("workspace")
+        if placed[run] != workspace:
+            where = f"on {placed[run]!r}" if placed[run] else "on this machine"
+            problems.append(
+                error(
+                    "SPEC_SERVED_ELSEWHERE",
+                    f"Deployment {doc.name!r} serves training run {run!r} from workspace "
+                    f"{workspace!r}, but the run is placed {where}",
+                    doc.at("model", "trainingRun"),
+                    f"place the run on a cluster of {workspace!r} (compute.azureML.workspace): "
+                    "its endpoint serves the adapter from that workspace's datastore",
+                )
+            )
+        name = str(doc.raw.get("deploymentName") or doc.name)
+        if not ENDPOINT_NAME.match(name):
+            problems.append(
+                error(
+                    "SPEC_ENDPOINT_NAME",
+                    f"Deployment {doc.name!r}: {name!r} is not a name Azure ML gives an online "
+                    "endpoint",
+                    doc.at("deploymentName") if "deploymentName" in doc.raw else doc.location,
+                    "3 to 32 letters, digits and '-', starting with a letter: set deploymentName",
                 )
             )
     return problems
