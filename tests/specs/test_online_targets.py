@@ -60,7 +60,9 @@ def test_an_adapter_is_served_from_a_workspace_not_an_account(tmp_path: Path) ->
     [(None, "needs sku"), ({"name": "Standard", "capacity": 1}, "needs sku")],
 )
 def test_an_online_endpoint_needs_an_instance_type(
-    tmp_path: Path, sku: dict | None, word: str  # type: ignore[type-arg]
+    tmp_path: Path,
+    sku: dict | None,
+    word: str,  # type: ignore[type-arg]
 ) -> None:
     def edit(docs: dict) -> None:  # type: ignore[type-arg]
         spec = docs["Deployment"]["spec"]

@@ -186,6 +186,15 @@ def test_the_adapter_is_served_by_a_managed_online_endpoint(
     assert main(["plan", folder, "--emulator", "--detailed-exitcode"]) == 0
     capsys.readouterr()
 
+    # Another instance type replaces the deployment (Azure changes it in no other way).
+    _edit_deployment(specs, name="Standard_DS4_v2")
+    code, moved = _plan_json(main, folder, capsys, "--detailed-exitcode")
+    change = _change(moved, f"deployment/training/{ENDPOINT}")
+    assert change["action"] == "replace"
+    [field] = change["reason"]["fields"]
+    assert (field["path"], field["forces_replacement"]) == ("sku.name", True)
+    _edit_deployment(specs, name="Standard_DS3_v2")
+
     # Traffic moved outside ftops is drift, named by its field.
     endpoint = ws.ml.online_endpoints.get(ENDPOINT)
     endpoint.traffic = {"ftops": 0}
