@@ -229,13 +229,18 @@ def endpoint_delete(call: Call) -> Reply:
     azureml._workspace(call)
     settle(call)
     scope, name = azureml.workspace_id(call), call.params["endpointName"]
-    found = azureml.get_resource(call.db, scope, ENDPOINT, name)
+    return _start_delete(call, scope, ENDPOINT, name)
+
+
+def _start_delete(call: Call, scope: str, kind: str, name: str) -> Reply:
+    """202 with the operation's Location; the resource reads `Deleting` until it is gone."""
+    found = azureml.get_resource(call.db, scope, kind, name)
     if found is None:
         return Reply(204, None)
     due = call.now + DELETE_SECONDS
     found["properties"]["provisioningState"] = "Deleting"
-    azureml.put_resource(call.db, scope, ENDPOINT, name, found | {"_due": due}, call.now)
-    op_id = _operation(call, ENDPOINT, name, due)
+    azureml.put_resource(call.db, scope, kind, name, found | {"_due": due}, call.now)
+    op_id = _operation(call, kind, name, due)
     location = _operation_url(call, op_id, "mfeOperationResults")
     return Reply(202, None, {"Location": location, "Retry-After": "1"})
 
@@ -331,15 +336,7 @@ def deployment_delete(call: Call) -> Reply:
     endpoint = _endpoint(call, call.params["endpointName"])
     if endpoint["properties"]["traffic"].get(call.params["deploymentName"], 0) > 0:
         raise ArmError(400, "UserError", "A deployment that takes traffic cannot be deleted.")
-    found = azureml.get_resource(call.db, scope, DEPLOYMENT, key)
-    if found is None:
-        return Reply(204, None)
-    due = call.now + DELETE_SECONDS
-    found["properties"]["provisioningState"] = "Deleting"
-    azureml.put_resource(call.db, scope, DEPLOYMENT, key, found | {"_due": due}, call.now)
-    op_id = _operation(call, DEPLOYMENT, key, due)
-    location = _operation_url(call, op_id, "mfeOperationResults")
-    return Reply(202, None, {"Location": location, "Retry-After": "1"})
+    return _start_delete(call, scope, DEPLOYMENT, key)
 
 
 # --- scoring ---------------------------------------------------------------------------------

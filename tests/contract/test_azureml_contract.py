@@ -268,32 +268,25 @@ def _drive_online(url: str, scenario: Scenario) -> None:
     ml = ws.ml
     endpoint = ManagedOnlineEndpoint(name="echo", auth_mode="key", tags={"origin": "contract"})
     ws.wait(lambda: ml.online_endpoints.begin_create_or_update(endpoint).result(), "create")
-    with pytest.raises(FtopsError) as refused:  # a model that is not registered
-        bad = ManagedOnlineDeployment(
-            name="bad",
+
+    def deploy(name: str, model: str, instances: int) -> None:
+        deployment = ManagedOnlineDeployment(
+            name=name,
             endpoint_name="echo",
-            model=f"{ws.arm_id}/models/absent/versions/1",
+            model=model,
             environment="azureml:echo-env:1",
             code_configuration=CodeConfiguration(
                 code=f"{ws.arm_id}/codes/echo-code/versions/1", scoring_script="score.py"
             ),
             instance_type="Standard_DS3_v2",
-            instance_count=1,
+            instance_count=instances,
         )
-        ws.wait(lambda: ml.online_deployments.begin_create_or_update(bad).result(), "deploy")
+        ws.wait(lambda: ml.online_deployments.begin_create_or_update(deployment).result(), name)
+
+    with pytest.raises(FtopsError) as refused:  # a model that is not registered
+        deploy("bad", f"{ws.arm_id}/models/absent/versions/1", 1)
     scenario.facts["online_refused"] = str(refused.value)
-    deployment = ManagedOnlineDeployment(
-        name="blue",
-        endpoint_name="echo",
-        model="azureml:echo:1",
-        environment="azureml:echo-env:1",
-        code_configuration=CodeConfiguration(
-            code=f"{ws.arm_id}/codes/echo-code/versions/1", scoring_script="score.py"
-        ),
-        instance_type="Standard_DS3_v2",
-        instance_count=2,
-    )
-    ws.wait(lambda: ml.online_deployments.begin_create_or_update(deployment).result(), "deploy")
+    deploy("blue", "azureml:echo:1", 2)
     endpoint = ml.online_endpoints.get("echo")
     endpoint.traffic = {"blue": 100}
     ws.wait(lambda: ml.online_endpoints.begin_create_or_update(endpoint).result(), "route")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,17 @@ def write_specs(ws: Workspace, name: str, spec: LocalRunSpec) -> Path:
     path = ws.root / "ftops.yaml"
     path.write_text(yaml.safe_dump_all([{"apiVersion": "ftops/v1", **d} for d in docs]))
     return path
+
+
+@pytest.fixture
+def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An emulator of this test's own, its URL in $FTOPS_EMULATOR_URL (what the CLI and
+    `connected` use), for the Azure ML tests here."""
+    from reconciler.emulator import server as emulator_server
+
+    running = emulator_server.start_background(state=tmp_path / "emulator.sqlite")
+    monkeypatch.setenv("FTOPS_EMULATOR_URL", running.url)
+    try:
+        yield running.url
+    finally:
+        running.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +37,6 @@ PLACEMENT = {
     "instanceType": "Standard_D4s_v3",
     "instanceCount": 1,
 }
-
-
-@pytest.fixture
-def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    running = emulator_server.start_background(state=tmp_path / "emulator.sqlite")
-    monkeypatch.setenv("FTOPS_EMULATOR_URL", running.url)
-    try:
-        yield running.url
-    finally:
-        running.stop()
 
 
 def stats(url: str) -> dict[str, int]:

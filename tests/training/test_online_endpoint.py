@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ pytest.importorskip("trl")
 pytest.importorskip("azure.ai.ml")
 
 from reconciler import localruns as lr
-from reconciler.emulator import server as emulator_server
 from tests.training.test_cluster_run import stats, writes
 
 pytestmark = pytest.mark.local
@@ -30,16 +28,6 @@ pytestmark = pytest.mark.local
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "azureml-cluster-lora"
 RUN = "travel-phi3-qlora"
 ENDPOINT = "travel-assistant"
-
-
-@pytest.fixture
-def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    running = emulator_server.start_background(state=tmp_path / "emulator.sqlite")
-    monkeypatch.setenv("FTOPS_EMULATOR_URL", running.url)
-    try:
-        yield running.url
-    finally:
-        running.stop()
 
 
 def example_on_tiny(tiny_source: Path, tmp_path: Path) -> Path:
