@@ -159,8 +159,9 @@ class DesiredState(Desired):
     deployments: tuple[DesiredDeployment, ...]
     local_runs: tuple[DesiredLocalRun, ...] = ()
     ml_workspaces: dict[str, MLWorkspaceSpec] = {}
-    # The MLWorkspaces (hub projects) that fine-tunes train in or deployments serve from: plans
-    # treat each like an account, by its name. Asked for per resource, so found once here.
+    # The MLWorkspaces (hub projects) that fine-tunes train in, deployments serve from, or that
+    # are declared: plans treat each like an account, by its name (reads, prune, destroy).
+    # Asked for per resource, so found once here.
     hubs: dict[str, MLWorkspaceSpec] = {}
 
     @property
@@ -202,10 +203,11 @@ def build_desired(
     runs = {r.name: r for r in local_runs}
     deployments = tuple(_deployment(d, fine_tunes, runs) for d in by_kind["Deployment"])
     workspaces = {d.name: d.spec for d in by_kind["MLWorkspace"]}
-    # `workspace:` targets: those not named by an Account (the two may share a name only when
-    # the MLWorkspace trains no FineTune and serves no Deployment).
+    # Every MLWorkspace is read like an account (so prune finds the endpoints of Deployments
+    # that left the specs), but one that shares an Account's name: the two may share a name
+    # only when the MLWorkspace trains no FineTune and serves no Deployment.
     accounts = {d.name for d in by_kind["Account"]}
-    served = {f.account for f in fine_tunes} | {d.account for d in deployments}
+    served = {f.account for f in fine_tunes} | {d.account for d in deployments} | set(workspaces)
     served -= accounts
     return DesiredState(
         project=project.name,

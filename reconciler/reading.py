@@ -80,8 +80,8 @@ def read_live(
 
 
 def _accounts_in_use(desired: DesiredState) -> list[str]:
-    """Every declared account (prune needs the ones nothing targets any more, too), and the hub
-    projects that fine-tunes train in."""
+    """Every declared account and ML workspace (prune needs the ones nothing targets any more,
+    too)."""
     return sorted([*desired.accounts, *desired.hubs])
 
 

@@ -567,10 +567,16 @@ class DeploymentSpec(SpecModel):
         if azure_only:
             names = ", ".join(sorted(to_camel(f) for f in azure_only))
             raise ValueError(f"a managed online endpoint has no {names}")
-        if "sku" not in self.model_fields_set or not INSTANCE_TYPE.match(self.sku.name):
+        wanted = (
+            "sku: {name: <instance type, e.g. Standard_NC24ads_A100_v4>, capacity: <instance "
+            "count>}"
+        )
+        if "sku" not in self.model_fields_set:
+            raise ValueError(f"a managed online endpoint needs {wanted}")
+        if not INSTANCE_TYPE.match(self.sku.name):
             raise ValueError(
-                "a managed online endpoint needs sku: {name: <instance type, e.g. "
-                "Standard_NC24ads_A100_v4>, capacity: <instance count>}"
+                f"sku.name {self.sku.name!r} is not an Azure ML instance type; a managed online "
+                f"endpoint needs {wanted}"
             )
         return self  # its endpoint's name (deploymentName or metadata.name): references.py
 

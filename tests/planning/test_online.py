@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reconciler.desired import TAG_KEY, TAG_PROJECT, TAG_SPEC, DesiredState, adapter_model_name
 from reconciler.live import AccountLive, LiveDeployment, LiveState, LocalRunLive
@@ -20,9 +21,7 @@ RUN, ENDPOINT, WORKSPACE = "travel-phi3-qlora", "travel-assistant", "training"
 ADDRESS = f"deployment/{WORKSPACE}/{ENDPOINT}"
 
 
-@pytest.fixture(scope="module")
-def desired(tmp_path_factory: pytest.TempPathFactory) -> DesiredState:
-    repo = tmp_path_factory.mktemp("online") / "repo"
+def _load(repo: Path, *, deployment: bool = True) -> DesiredState:
     shutil.copytree(EXAMPLE, repo / "specs", ignore=shutil.ignore_patterns("models", ".ftops"))
     (repo / ".git").mkdir()
     base = repo / "specs" / "models" / "Phi-3-mini-4k-instruct"
@@ -30,7 +29,16 @@ def desired(tmp_path_factory: pytest.TempPathFactory) -> DesiredState:
     for name in ("config.json", "tokenizer.json"):
         (base / name).write_text("{}")
     (base / "model.safetensors").write_bytes(b"weights")
+    if not deployment:
+        specs = repo / "specs" / "ftops.yaml"
+        docs = [d for d in yaml.safe_load_all(specs.read_text()) if d["kind"] != "Deployment"]
+        specs.write_text(yaml.safe_dump_all(docs))
     return load_workspace([repo / "specs"], count_tokens=False).desired
+
+
+@pytest.fixture(scope="module")
+def desired(tmp_path_factory: pytest.TempPathFactory) -> DesiredState:
+    return _load(tmp_path_factory.mktemp("online") / "repo")
 
 
 def _run_key(desired: DesiredState) -> str:
@@ -113,3 +121,17 @@ def test_an_endpoint_of_another_project_is_not_touched(desired: DesiredState) ->
     theirs = _endpoint(desired, tags={TAG_PROJECT: "someone-else"})
     result = plan(desired, _live(desired, "succeeded", theirs))
     assert [d.code for d in result.diagnostics if d.is_error] == ["DEPLOYMENT_NOT_OWNED"]
+
+
+def test_an_endpoint_whose_deployment_left_the_specs_is_pruned(
+    desired: DesiredState, tmp_path: Path
+) -> None:
+    from reconciler.planning import PlanOptions
+
+    kept = _load(tmp_path / "repo", deployment=False)
+    assert WORKSPACE in kept.hubs  # declared: read like an account, so prune sees it
+    live = _live(desired, "succeeded", _endpoint(desired))
+    result = plan(kept, live, PlanOptions(prune=True))
+    [deleted] = [c for c in result.changes if c.action is Action.DELETE]
+    assert str(deleted.address) == ADDRESS and deleted.reason.why is Why.PRUNE
+    assert not [c for c in plan(kept, live).changes if c.action is Action.DELETE]  # opt-in
