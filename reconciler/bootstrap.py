@@ -11,27 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the SDKs take a second to import: `ftops validate` never needs them
+    from reconciler.desired import DesiredState
     from reconciler.providers.azure import AzureProvider
-    from reconciler.specs.models import AccountSpec, MLWorkspaceSpec
+    from reconciler.specs.models import MLWorkspaceSpec
 
 EMULATOR_URL_ENV = "FTOPS_EMULATOR_URL"
 
 
 @contextmanager
-def connected(
-    accounts: dict[str, AccountSpec],
-    *,
-    emulator: bool,
-    state_dir: Path,
-    workspaces: dict[str, MLWorkspaceSpec] | None = None,
-    hubs: dict[str, MLWorkspaceSpec] | None = None,
-    project: str = "",
-) -> Iterator[Any]:
-    """The provider for `accounts` and the `hubs` (hub projects that fine-tune serverless), and
-    the Azure ML `workspaces` runs are placed on; None when there are none of them (local runs
-    only): then neither the SDKs nor an emulator are loaded."""
-    workspaces = workspaces or {}
-    hubs = hubs or {}
+def connected(desired: DesiredState, *, emulator: bool, state_dir: Path) -> Iterator[Any]:
+    """The provider for the desired state's accounts and hub projects (its MLWorkspaces, read
+    like accounts), which also reaches the workspaces runs are placed on; None when there are
+    none of them (local runs only): then neither the SDKs nor an emulator are loaded."""
+    accounts, hubs, project = desired.accounts, desired.hubs, desired.project
+    workspaces = desired.placed_workspaces
     if not accounts and not workspaces and not hubs:
         yield None
         return

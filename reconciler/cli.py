@@ -307,14 +307,7 @@ def _workspace(args: argparse.Namespace) -> Workspace:
 def _connected(ws: Workspace, args: argparse.Namespace) -> Any:
     from reconciler.bootstrap import connected
 
-    return connected(
-        ws.desired.accounts,
-        emulator=args.emulator,
-        state_dir=ws.state_dir,
-        workspaces=ws.desired.placed_workspaces,
-        hubs=ws.desired.hubs,
-        project=ws.desired.project,
-    )
+    return connected(ws.desired, emulator=args.emulator, state_dir=ws.state_dir)
 
 
 def _applier(

@@ -77,12 +77,7 @@ def apply(ws: Workspace, specs: Path, *, wait: bool = True, retry_failed: bool =
     loaded = load_workspace([specs], count_tokens=False)
     progress = Quiet()
     desired = loaded.desired
-    with connected(
-        desired.accounts,
-        emulator=True,
-        state_dir=loaded.state_dir,
-        workspaces=desired.placed_workspaces,
-    ) as provider:
+    with connected(desired, emulator=True, state_dir=loaded.state_dir) as provider:
         options = ApplyOptions(
             wait=wait, timeout_s=300, plan_options=PlanOptions(retry_failed=retry_failed)
         )
