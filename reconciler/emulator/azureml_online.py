@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import azureml, azureml_scoring
@@ -370,4 +371,5 @@ def score(call: Call) -> Reply:
     deployment = azureml.get_resource(call.db, scope, DEPLOYMENT, f"{call.params['name']}/{name}")
     if deployment is None or deployment["properties"]["provisioningState"] != "Succeeded":
         raise ArmError(503, "NotReady", f"Deployment {name} is not ready.")
-    return azureml_scoring.answer(call.db, scope, deployment["properties"], call.body)
+    cache = Path(f"{call.emulator.store.path}.online")
+    return azureml_scoring.answer(call.db, scope, deployment["properties"], call.body, cache)

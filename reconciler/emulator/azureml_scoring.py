@@ -3,7 +3,8 @@
 Azure ML's inference server loads the deployment's code, sets `AZUREML_MODEL_DIR` to where its
 model is mounted, calls `init()` once and `run(raw_body)` per request. Here each request gets
 its own process that does the same (the emulator keeps no server per deployment), with the code
-asset and the model copied out of the blob store once into a cache folder named by their ids.
+asset and the model copied out of the blob store once, into a folder beside the state file named
+by their ids.
 The emulator imports nothing of the code it runs.
 """
 
@@ -40,13 +41,17 @@ sys.stdout.write("\\n" + (answer if isinstance(answer, str) else json.dumps(answ
 """
 
 
-def answer(db: sqlite3.Connection, scope: str, deployment: dict[str, Any], body: bytes) -> Reply:
+def answer(
+    db: sqlite3.Connection, scope: str, deployment: dict[str, Any], body: bytes, cache: Path
+) -> Reply:
+    """`cache`: where this emulator's world keeps the copied models and code (beside its state
+    file, so another world with the same ids never reads them)."""
     store = WorkspaceStore(db, scope)
     code_id = str((deployment.get("codeConfiguration") or {}).get("codeId") or "")
     script = str((deployment.get("codeConfiguration") or {}).get("scoringScript") or "score.py")
     model_id = str(deployment.get("model") or "")
     try:
-        folder = _materialised(store, model_id, code_id)
+        folder = _materialised(store, model_id, code_id, cache)
     except RuntimeError as missing:  # the model or the code is not where its asset says
         raise ArmError(500, "ModelNotFound", str(missing)) from None
     env = {**os.environ, **(deployment.get("environmentVariables") or {})}
@@ -74,13 +79,14 @@ def answer(db: sqlite3.Connection, scope: str, deployment: dict[str, Any], body:
         return Reply(200, last.encode(), media_type="text/plain")
 
 
-def _materialised(store: WorkspaceStore, model_id: str, code_id: str) -> Path:
+def _materialised(store: WorkspaceStore, model_id: str, code_id: str, cache: Path) -> Path:
     """The model and the code, copied out of the blob store once per pair of ids."""
     digest = hashlib.sha256(f"{store.scope}\0{model_id}\0{code_id}".encode()).hexdigest()
-    folder = Path(tempfile.gettempdir()) / "ftops-emulator-online" / digest[:24]
+    folder = cache / digest[:24]
     if (folder / "ready").exists():
         return folder
-    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=folder.parent.parent))
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=cache))
     try:
         store.code(code_id, staging / "code")
         found = _MODEL_VERSION.search(model_id)
@@ -92,7 +98,6 @@ def _materialised(store: WorkspaceStore, model_id: str, code_id: str) -> Path:
             raise ArmError(404, "NotFound", f"model {name}:{version} does not exist")
         store.download(str(model["properties"]["modelUri"]), staging / "model", single_file=False)
         (staging / "ready").touch()
-        folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             staging.rename(folder)
         except OSError:  # another request materialised it first
