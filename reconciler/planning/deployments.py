@@ -281,6 +281,7 @@ def _update(
 ) -> PutDeployment | Keep:
     why = Why.DRIFTED if _own_fields_unchanged(d, live) else Why.SPEC_CHANGED
     diffs = field_diffs(DeploymentSpec, _live_view(live), _wanted_view(d, live, target), why)
+    diffs = tuple(_settable(f) for f in diffs)
     diffs = (*(_attribute_model(p, d, live, f) for f in diffs), *_protect_diff(d, live))
     tags = _tag_diffs(d, live)
     if not diffs and not tags:
@@ -297,6 +298,14 @@ def _update(
         live_capacity=live.capacity,
         fine_tune=d.fine_tune,
     )
+
+
+def _settable(diff: FieldDiff) -> FieldDiff:
+    """A field that has no live value has nothing to replace: it is set in place. (An online
+    endpoint whose deployment an apply did not get to create has no instance type yet.)"""
+    if diff.forces_replacement and diff.before is None:
+        return diff.model_copy(update={"forces_replacement": False})
+    return diff
 
 
 def _own_fields_unchanged(d: DesiredDeployment, live: LiveDeployment) -> bool:

@@ -135,3 +135,13 @@ def test_an_endpoint_whose_deployment_left_the_specs_is_pruned(
     [deleted] = [c for c in result.changes if c.action is Action.DELETE]
     assert str(deleted.address) == ADDRESS and deleted.reason.why is Why.PRUNE
     assert not [c for c in plan(kept, live).changes if c.action is Action.DELETE]  # opt-in
+
+
+def test_an_endpoint_left_without_its_deployment_gets_one_in_place(desired: DesiredState) -> None:
+    """An apply killed between creating the endpoint and its deployment: no instance type to
+    replace yet, so the next plan updates (the maxDeletes guard stays out of it)."""
+    bare = _endpoint(desired, model_name=None, model_version=None, sku_name=None, capacity=None)
+    change = _change(desired, _live(desired, "succeeded", bare.model_copy(update={"traffic": 0})))
+    assert change.action is Action.UPDATE
+    assert {f.path for f in change.reason.fields} >= {"model", "sku.name", "sku.capacity"}
+    assert not any(f.forces_replacement for f in change.reason.fields)
