@@ -27,7 +27,7 @@ def _skip_reason(name: str) -> str | None:
         if not (EXAMPLES / name / "models" / "Phi-3-mini-4k-instruct").is_dir():
             return (
                 "azureml-cluster-lora needs Phi-3-mini in models/ (see its README); "
-                "tests/training/test_cluster_run.py runs its specs with a tiny model"
+                "tests/training/test_online_endpoint.py runs its specs with a tiny model"
             )
         return None
     if name != "local-lora":
