@@ -86,19 +86,11 @@ def estimate(plan: Plan, desired: DesiredState, catalog: CatalogLike) -> Plan:
         and (isinstance(c, ResumeJob) or (isinstance(c, Keep) and c.reason.why is Why.PAUSED))
     )
     hosting = tuple(
-        _hosting(desired, c, c.fine_tune, catalog)
+        _hosting(desired, c, catalog)
         for c in plan.changes
         if isinstance(c, PutDeployment)
         and c.action in (Action.CREATE, Action.REPLACE)
-        and c.fine_tune is not None
-    )
-    # Azure ML instance types have no price in the catalog: the estimate says it is unknown.
-    hosting += tuple(
-        HostingEstimate(deployment=str(c.address), usd_per_hour=None, price_source=None)
-        for c in plan.changes
-        if isinstance(c, PutDeployment)
-        and c.action in (Action.CREATE, Action.REPLACE)
-        and c.target.adapter is not None
+        and (c.fine_tune is not None or c.target.adapter is not None)
     )
     return plan.model_copy(update={"estimates": Estimates(training=training, hosting=hosting)})
 
@@ -168,10 +160,10 @@ def _tier_source(catalog: CatalogLike) -> str:
     return "the catalog's tierPriceFactors" + (", an assumption" if factors.assumption else "")
 
 
-def _hosting(
-    desired: DesiredState, change: PutDeployment, fine_tune: str, catalog: CatalogLike
-) -> HostingEstimate:
-    info = catalog.model(root_base_model(desired, desired.fine_tune(fine_tune)))
+def _hosting(desired: DesiredState, change: PutDeployment, catalog: CatalogLike) -> HostingEstimate:
+    if change.fine_tune is None:  # an adapter on Azure ML instances: the catalog prices none
+        return HostingEstimate(deployment=str(change.address), usd_per_hour=None)
+    info = catalog.model(root_base_model(desired, desired.fine_tune(change.fine_tune)))
     if change.target.sku.name == DEVELOPER_TIER:
         return HostingEstimate(
             deployment=str(change.address),

@@ -27,7 +27,6 @@ DEPLOYMENT_SECONDS = 600.0  # Azure: about ten minutes (image build, model downl
 UPDATE_SECONDS = 300.0
 DELETE_SECONDS = 60.0
 ENDPOINT, DEPLOYMENT, OPERATION = "online_endpoint", "online_deployment", "ml_operation"
-_MODEL_VERSION = re.compile(r"(?:/models/([^/]+)/versions/([^/]+)$)|(?:^azureml:([^:]+):([^:]+)$)")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 _BUSY = ("Creating", "Updating", "Deleting")
 
@@ -46,8 +45,7 @@ def settle(call: Call, scope: str | None = None) -> None:
         (scope, ENDPOINT, DEPLOYMENT),
     ).fetchall()
     for row in rows:
-        resource = azureml.get_resource(call.db, scope, row["kind"], row["name"])
-        assert resource is not None
+        resource = json.loads(row["body"])
         due = float(resource.get("_due", 0))
         state = resource["properties"].get("provisioningState")
         if state not in _BUSY or call.now < due:
@@ -318,10 +316,10 @@ def _check_deployment(call: Call, properties: dict[str, Any]) -> None:
     if not str(properties.get("instanceType") or "").startswith("Standard_"):
         raise ArmError(400, "UserError", "A managed online deployment needs an instanceType.")
     scope = azureml.workspace_id(call)
-    model = _MODEL_VERSION.search(str(properties.get("model") or ""))
+    model = azureml_scoring.model_version(str(properties.get("model") or ""))
     if model is None:
         raise ArmError(400, "UserError", "A managed online deployment needs a registered model.")
-    name, version = model.group(1) or model.group(3), model.group(2) or model.group(4)
+    name, version = model
     if azureml.get_resource(call.db, scope, "model_version", f"{name}/{version}") is None:
         raise ArmError(400, "UserError", f"Model {name}:{version} was not found.")
     code = str((properties.get("codeConfiguration") or {}).get("codeId") or "")
@@ -351,11 +349,8 @@ def score(call: Call) -> Reply:
         (ENDPOINT, call.params["name"]),
     ).fetchall()
     suffix = f"/online/{call.params['workspaceGuid']}/{call.params['name']}/score"
-    found = [
-        (r["scope"], json.loads(r["body"]))
-        for r in rows
-        if json.loads(r["body"])["properties"]["scoringUri"].endswith(suffix)
-    ]
+    endpoints = [(r["scope"], json.loads(r["body"])) for r in rows]
+    found = [(s, e) for s, e in endpoints if e["properties"]["scoringUri"].endswith(suffix)]
     if not found:
         raise ArmError(404, "NotFound", "No online endpoint answers at this address.")
     scope, endpoint = found[0]

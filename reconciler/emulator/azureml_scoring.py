@@ -27,6 +27,16 @@ from reconciler.emulator.routing import ArmError, Reply
 
 SCORE_TIMEOUT_S = 600.0
 _MODEL_VERSION = re.compile(r"(?:/models/([^/]+)/versions/([^/]+)$)|(?:^azureml:([^:]+):([^:]+)$)")
+
+
+def model_version(reference: str) -> tuple[str, str] | None:
+    """(name, version) of a model reference: an ARM id, or `azureml:name:version`."""
+    found = _MODEL_VERSION.search(reference)
+    if found is None:
+        return None
+    return found.group(1) or found.group(3), found.group(2) or found.group(4)
+
+
 # What the inference server does, in one process: load the entry script, init(), run(body).
 _RUNNER = """
 import importlib.util, json, sys
@@ -89,10 +99,10 @@ def _materialised(store: WorkspaceStore, model_id: str, code_id: str, cache: Pat
     staging = Path(tempfile.mkdtemp(prefix="staging-", dir=cache))
     try:
         store.code(code_id, staging / "code")
-        found = _MODEL_VERSION.search(model_id)
+        found = model_version(model_id)
         if found is None:
             raise ArmError(400, "UserError", f"model {model_id!r} is not a model version")
-        name, version = found.group(1) or found.group(3), found.group(2) or found.group(4)
+        name, version = found
         model = store._resource("model_version", f"{name}/{version}")
         if model is None:
             raise ArmError(404, "NotFound", f"model {name}:{version} does not exist")

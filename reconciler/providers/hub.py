@@ -90,7 +90,8 @@ def hyperparameters(values: Hyperparameters, seed: int | None) -> dict[str, str]
 
 
 class HubProvider:
-    """The CloudProvider of hub projects, by the MLWorkspace's name."""
+    """The CloudProvider of hub projects, by the MLWorkspace's name; `root` is the repository,
+    whose run directories hold the adapters online endpoints serve."""
 
     def __init__(
         self,
@@ -98,13 +99,12 @@ class HubProvider:
         *,
         project: str,
         emulator_url: str | None = None,
-        root: Path | None = None,
+        root: Path,
     ) -> None:
         self.project = project
         self.hubs = {n: MLWorkspace(s, emulator_url=emulator_url) for n, s in hubs.items()}
         self._locks = {n: threading.Lock() for n in hubs}
-        # Managed online endpoints serve adapters from the run directories under `root`.
-        self.online = OnlineEndpoints(root or Path.cwd())
+        self.online = OnlineEndpoints(root)
 
     def handles(self, account: str) -> bool:
         return account in self.hubs
@@ -250,7 +250,7 @@ class HubProvider:
 
     def delete_deployment(self, account: str, name: str) -> None:
         ws = self.hubs[account]
-        if self.online.has(ws, name):
+        if self.online.find(ws, name) is not None:
             self.online.delete(ws, name)
             return
         ws.wait(
@@ -260,7 +260,7 @@ class HubProvider:
 
     def patch_deployment_sku(self, account: str, name: str, sku: Sku) -> None:
         ws = self.hubs[account]
-        if self.online.has(ws, name):  # the instance type changes only by a replace
+        if self.online.find(ws, name) is not None:  # the instance type changes only by a replace
             self.online.set_capacity(ws, name, sku.capacity)
             return
         raise HubError(f"serverless endpoint {name} has no sku to change", code="HUB_NO_SKU")
@@ -291,8 +291,9 @@ class HubProvider:
         import openai
 
         ws = self.hubs[account]
-        if self.online.has(ws, deployment):
-            return self.online.complete(ws, deployment, messages)
+        online = self.online.find(ws, deployment)
+        if online is not None:
+            return self.online.complete(ws, online, messages)
         found = ws.call(lambda: ws.ml.serverless_endpoints.get(deployment), "read endpoint")
         keys = ws.call(lambda: ws.ml.serverless_endpoints.get_keys(deployment), "read keys")
         client = openai.OpenAI(base_url=found.scoring_uri, api_key=keys.primary_key)

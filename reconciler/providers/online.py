@@ -85,9 +85,9 @@ class OnlineEndpoints:
             traffic=int((endpoint.traffic or {}).get(DEPLOYMENT, 0)),
         )
 
-    def has(self, ws: MLWorkspace, name: str) -> bool:
-        what = f"read online endpoint {name}"
-        return ws._found(lambda: ws.ml.online_endpoints.get(name), what) is not None
+    def find(self, ws: MLWorkspace, name: str) -> Any:
+        """The online endpoint of that name, or None (then it is a serverless one, or none)."""
+        return ws._found(lambda: ws.ml.online_endpoints.get(name), f"read online endpoint {name}")
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -139,14 +139,14 @@ class OnlineEndpoints:
             f"delete online endpoint {name}",
         )
 
-    def complete(self, ws: MLWorkspace, name: str, messages: list[dict[str, str]]) -> str:
-        """One request to the endpoint's scoring URI, with its key, as the scoring script reads
-        it (chat messages in, an OpenAI-shaped chat completion out)."""
+    def complete(self, ws: MLWorkspace, found: Any, messages: list[dict[str, str]]) -> str:
+        """One request to the (found) endpoint's scoring URI, with its key, as the scoring
+        script reads it (chat messages in, an OpenAI-shaped chat completion out)."""
         import json
         import urllib.error
         import urllib.request
 
-        found = ws.call(lambda: ws.ml.online_endpoints.get(name), f"read online endpoint {name}")
+        name = found.name
         keys = ws.call(lambda: ws.ml.online_endpoints.get_keys(name), "read its keys")
         uri = str(found.scoring_uri)
         if ws.emulator_url is None and not uri.startswith("https://"):
@@ -173,8 +173,11 @@ class OnlineEndpoints:
 
     # --- what the deployment needs ---------------------------------------------------------
 
+    def _run_dir(self, adapter: ServedAdapter) -> Path:
+        return localruns.run_dir(self.root, adapter.run, adapter.run_key)
+
     def _lock(self, adapter: ServedAdapter) -> dict[str, Any]:
-        run_dir = localruns.run_dir(self.root, adapter.run, adapter.run_key)
+        run_dir = self._run_dir(adapter)
         state = localruns.read_run_state(run_dir)
         if state.phase != "succeeded":
             raise OnlineEndpointError(
@@ -195,7 +198,7 @@ class OnlineEndpoints:
         if not ws.copy_prefix(base, prefix + "base/"):
             self._upload_base(ws, adapter, lock)  # gone from the datastore since the run
             ws.copy_prefix(base, prefix + "base/")
-        run_dir = localruns.run_dir(self.root, adapter.run, adapter.run_key)
+        run_dir = self._run_dir(adapter)
         adapter_dir = run_dir / localruns.ADAPTER
         files = sorted(p for p in adapter_dir.rglob("*") if p.is_file())
         ws.put_files(

@@ -52,6 +52,7 @@ def check_references(documents: list[Document]) -> list[Diagnostic]:
     problems.extend(_chains_across_accounts(documents))
     problems.extend(_served_where_trained(documents))
     problems.extend(_adapters_served_where_trained(documents))
+    problems.extend(_endpoint_names(documents))
     problems.extend(_workspaces_named_like_accounts(documents))
     problems.extend(_checkpoint_epochs(documents))
     return problems
@@ -88,7 +89,7 @@ def _served_where_trained(documents: list[Document]) -> list[Diagnostic]:
 
 def _adapters_served_where_trained(documents: list[Document]) -> list[Diagnostic]:
     """A managed online endpoint serves an adapter from its workspace's datastore: the run is
-    placed on a cluster of that workspace, and the endpoint's name is one Azure ML takes."""
+    placed on a cluster of that workspace."""
     placed = {
         d.name: _get(d.raw, ("compute", "azureML", "workspace"))
         for d in documents
@@ -112,6 +113,15 @@ def _adapters_served_where_trained(documents: list[Document]) -> list[Diagnostic
                     "its endpoint serves the adapter from that workspace's datastore",
                 )
             )
+    return problems
+
+
+def _endpoint_names(documents: list[Document]) -> list[Diagnostic]:
+    """A Deployment of a TrainingRun is an online endpoint: its name is one Azure ML takes."""
+    problems = []
+    for doc in documents:
+        if doc.kind != "Deployment" or not _get(doc.raw, ("model", "trainingRun")):
+            continue
         name = str(doc.raw.get("deploymentName") or doc.name)
         if not ENDPOINT_NAME.match(name):
             problems.append(

@@ -178,7 +178,7 @@ def _drive_serverless(url: str, scenario: Scenario, tmp: Path) -> None:
     from reconciler.providers.hub import HubProvider
     from reconciler.specs.models import Method, Sku
 
-    hub = HubProvider({"hub": SPEC}, project="contract", emulator_url=url)
+    hub = HubProvider({"hub": SPEC}, project="contract", emulator_url=url, root=tmp)
     ws = MLWorkspace(SPEC, emulator_url=url)
     data = tmp / "travel.jsonl"
     data.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')

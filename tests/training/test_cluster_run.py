@@ -21,6 +21,13 @@ from reconciler.emulator import server as emulator_server
 from reconciler.fileio import read_json
 from reconciler.plans import Action
 from tests.training.conftest import Workspace
+from tests.training.emulated import (
+    control,
+    kill_apply_after_write,
+    stats,
+    write_operations,
+    writes,
+)
 
 pytestmark = pytest.mark.local
 
@@ -37,16 +44,6 @@ PLACEMENT = {
     "instanceType": "Standard_D4s_v3",
     "instanceCount": 1,
 }
-
-
-def stats(url: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as reply:
-        return dict(json.loads(reply.read())["operations"])
-
-
-def writes(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=10) as reply:
-        return int(json.loads(reply.read())["writes"])
 
 
 def write_specs(
@@ -141,7 +138,7 @@ def test_a_job_that_fails_on_the_cluster_is_an_error_until_retried_as_a_new_job(
     apply(workspace, specs, wait=False)
     key, _, run = workspace.resolve(NAME, workspace.spec(compute={"device": "cpu"}))
     first = f"ftops-{NAME}-{key[:12]}"
-    _control(emulator, f"mljobs/{first}/fail")
+    control(emulator, f"mljobs/{first}/fail")
     capsys.readouterr()
     assert main(["plan", str(specs), "--emulator"]) == 1
     err = capsys.readouterr().err
@@ -229,16 +226,6 @@ def test_two_instances_through_torchrun_train_the_adapter_one_process_trains(
     assert all(torch.isfinite(t).all() for t in b.values())
 
 
-def _write_operations(url: str) -> list[str]:
-    with urllib.request.urlopen(f"{url}/_emulator/requests", timeout=10) as reply:
-        log = json.loads(reply.read())["requests"]
-    return [
-        str(e["operation"])
-        for e in log
-        if e["method"] != "GET" and e["method"] != "HEAD" and not e["path"].startswith("/_")
-    ]
-
-
 def _kill_points(operations: list[str]) -> list[int]:
     """After the first write, and after the last write of each run of one operation."""
     points = {1}
@@ -246,16 +233,6 @@ def _kill_points(operations: list[str]) -> list[int]:
         if i + 1 == len(operations) or operations[i + 1] != operation:
             points.add(i + 1)
     return sorted(points)
-
-
-def _control(url: str, what: str, body: dict[str, Any] | None = None) -> None:
-    request = urllib.request.Request(
-        f"{url}/_emulator/{what}",
-        data=json.dumps(body or {}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).read()
 
 
 def _assets(url: str) -> dict[str, int]:
@@ -281,17 +258,12 @@ def _assets(url: str) -> dict[str, int]:
 def test_an_apply_killed_after_each_write_of_the_submission_ends_with_one_job(
     workspace: Workspace, emulator: str
 ) -> None:
-    import os
     import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
 
     short = {"hyperparameters": {"maxSteps": 2}, "outputs": {"evalEverySteps": 1}}
     specs = write_specs(workspace, {"device": "cpu", "azureML": PLACEMENT}, **short)
     apply(workspace, specs)
-    operations = _write_operations(emulator)
+    operations = write_operations(emulator)
     print(f"{len(operations)} writes; kill points {_kill_points(operations)}")
     assert "Jobs_CreateOrUpdate" in operations, operations
     expected = {"jobs": 1, "code": 1, "ftops-base": 1, "ftops-train": 1, "ftops-valid": 1}
@@ -299,31 +271,9 @@ def test_an_apply_killed_after_each_write_of_the_submission_ends_with_one_job(
     points = _kill_points(operations)
     assert len(points) >= 8, points
     for k in points:
-        _control(emulator, "reset")
+        control(emulator, "reset")
         shutil.rmtree(workspace.root / ".ftops" / "runs", ignore_errors=True)
-        _control(emulator, "freeze", {"after_writes": k})
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply", str(specs), "--emulator", "--yes"],
-            # azure-ai-ml names its cloud process-wide (AZUREML_CURRENT_CLOUD); a new process
-            # that inherits the name of a cloud it has not registered fails to import the SDK.
-            env={
-                **{k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"},
-                "FTOPS_EMULATOR_URL": emulator,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 90
-        while writes(emulator) < k:
-            if process.poll() is not None:
-                raise AssertionError(f"k={k}: apply ended early: {process.communicate()[1]}")
-            assert time.monotonic() < deadline, f"k={k}: apply never reached write {k}"
-            time.sleep(0.05)
-        time.sleep(0.2)  # its next write now waits in the emulator
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        _control(emulator, "freeze", {"after_writes": None})
+        kill_apply_after_write(emulator, k, [str(specs)])
         # The next apply submits what is missing and returns (no --wait): every kill point
         # ends with one job and one set of assets; the last one is also trained to the end.
         last = k == points[-1]

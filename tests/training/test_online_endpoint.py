@@ -21,7 +21,13 @@ pytest.importorskip("trl")
 pytest.importorskip("azure.ai.ml")
 
 from reconciler import localruns as lr
-from tests.training.test_cluster_run import stats, writes
+from tests.training.emulated import (
+    control,
+    kill_apply_after_write,
+    stats,
+    write_operations,
+    writes,
+)
 
 pytestmark = pytest.mark.local
 
@@ -243,13 +249,7 @@ def test_an_apply_killed_after_each_step_of_the_endpoint_ends_with_one_of_each(
     """Killed (-9) after its first blob write and after each Azure ML write of putting the
     endpoint together, the next apply ends with one model version, one environment version, one
     endpoint with one deployment taking all the traffic, and a converged plan."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from reconciler.cli import main
-    from tests.training.test_cluster_run import _control, _write_operations
 
     specs = example_on_tiny(tiny_source, tmp_path)
     _edit_deployment(specs, name="Standard_DS3_v2")
@@ -263,37 +263,17 @@ def test_an_apply_killed_after_each_step_of_the_endpoint_ends_with_one_of_each(
     capsys.readouterr()
     # The endpoint's writes in a fresh world (the run stays trained in its run directory, so
     # apply puts only the endpoint together, the base model uploaded from here again).
-    _control(emulator, "reset")
+    control(emulator, "reset")
     assert main(["apply", folder, "--emulator", "--yes", "--wait"]) == 0, capsys.readouterr().err
     capsys.readouterr()
-    operations = _write_operations(emulator)
+    operations = write_operations(emulator)
     points = [1] + [i + 1 for i, op in enumerate(operations) if op in ML_WRITES]
     print(f"{len(operations)} writes; kill points {points}")
     assert len(points) >= 6, operations  # model, environment, endpoint ×2, deployment
     ws = _workspace()
     for k in points:
-        _control(emulator, "reset")
-        _control(emulator, "freeze", {"after_writes": k})
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply", folder, "--emulator", "--yes", "--wait"],
-            env={  # azure-ai-ml's cloud name is process-wide: see test_cluster_run
-                **{n: v for n, v in os.environ.items() if n != "AZUREML_CURRENT_CLOUD"},
-                "FTOPS_EMULATOR_URL": emulator,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while writes(emulator) < k:
-            if process.poll() is not None:
-                raise AssertionError(f"k={k}: apply ended early: {process.communicate()[1]}")
-            assert time.monotonic() < deadline, f"k={k}: apply never reached write {k}"
-            time.sleep(0.05)
-        time.sleep(0.2)  # its next write now waits in the emulator
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        _control(emulator, "freeze", {"after_writes": None})
+        control(emulator, "reset")
+        kill_apply_after_write(emulator, k, [folder, "--wait"])
         after = operations[k - 1]
         assert main(["apply", folder, "--emulator", "--yes", "--wait"]) == 0, (k, after)
         capsys.readouterr()
