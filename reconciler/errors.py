@@ -16,11 +16,10 @@ Problems are collected and reported all at once; an exception carries the whole 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Self
-
-from pydantic import BaseModel, ConfigDict
 
 
 class Severity(StrEnum):
@@ -29,10 +28,12 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-class Location(BaseModel):
+# Plain frozen dataclasses rather than pydantic models: `ftops validate data.jsonl` imports
+# this module and nothing else that needs pydantic (0.15 s of start-up). Pydantic models that
+# hold them (the saved plan, desired state) validate and serialise dataclasses as fields.
+@dataclass(frozen=True, kw_only=True)
+class Location:
     """Where a value came from: a file, and (1-based) line and column when known."""
-
-    model_config = ConfigDict(frozen=True)
 
     file: str
     line: int | None = None
@@ -52,10 +53,9 @@ class Location(BaseModel):
         return cls(file=str(path))
 
 
-class Diagnostic(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Diagnostic:
     """One problem, with a stable code, a location and a hint on how to fix it."""
-
-    model_config = ConfigDict(frozen=True)
 
     code: str
     severity: Severity

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler.datasets.scan import can_fork
+from reconciler.datasets.parallel import can_fork
 from reconciler.specs.loading import spec_files
 from reconciler.workspace import Workspace, load_workspace
 

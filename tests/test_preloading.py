@@ -14,7 +14,7 @@ import pytest
 
 from reconciler import preloading
 from reconciler.cli import main
-from reconciler.datasets.scan import can_fork
+from reconciler.datasets.parallel import can_fork
 from reconciler.emulator.server import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def counted():
     return pid
 os.fork = counted
 from reconciler.cli import main
-from reconciler.datasets.scan import can_fork
+from reconciler.datasets.parallel import can_fork
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "forks": len(forks)}))
 """

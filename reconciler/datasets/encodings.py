@@ -68,6 +68,11 @@ def get_counter(name: str) -> CountTokens:
         return _counters[name]
 
 
+def counter_loaded(name: str) -> bool:
+    """Whether get_counter(name) returns at once (its tables are built)."""
+    return name in _counters
+
+
 def native_counter(name: str) -> CountTokens | None:
     if name not in QUICKTOK_ENCODINGS or os.environ.get("FTOPS_TOKEN_COUNTER") == "tiktoken":
         return None

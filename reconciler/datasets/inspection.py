@@ -15,6 +15,7 @@ from reconciler.fileio import DigestCache, file_digest, new_hasher
 from . import cache
 from .encodings import DEFAULT_ENCODING
 from .findings import DEFAULT_KEEP, Findings
+from .parallel import scan_file
 from .profiles import ModelProfile, resolve
 from .reading import (
     BOM,
@@ -33,7 +34,7 @@ from .rules_dataset import (
     check_size,
     check_token_limit,
 )
-from .scan import ScanOptions, ScanResult, hashed, scan_blocks, scan_file
+from .scan import ScanOptions, ScanResult, hashed, scan_blocks
 
 FORMATS = ("auto", "chat", "dpo", "completion", "rft")
 

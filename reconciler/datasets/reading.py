@@ -53,12 +53,13 @@ def numbered_lines(blocks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         yield number + 1, last
 
 
-def line_ranges(path: Path | str, size: int, target: int) -> list[tuple[int, int]]:
-    """Cut [0, size) into ranges of about `target` bytes, each ending just after a `\\n`."""
+def line_ranges(path: Path | str, size: int, share: int, smallest: int) -> list[tuple[int, int]]:
+    """Cut [0, size) into ranges that each end just after a `\\n`: each range is 1/share of
+    what is left, and at least `smallest` bytes, so they shrink toward the end."""
     cuts = [0]
     with open(path, "rb") as f:
-        while cuts[-1] + target < size:
-            f.seek(cuts[-1] + target)
+        while cuts[-1] + smallest < size:
+            f.seek(cuts[-1] + max(smallest, (size - cuts[-1]) // share))
             tail = f.readline()
             cut = f.tell()
             if not tail or cut >= size:

@@ -22,6 +22,11 @@ ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 
 
 def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFacts:
+    messages = example.get("messages")
+    if len(example) == 1 and type(messages) is list:
+        facts = plain_chat(messages, line, found)
+        if facts is not None:
+            return facts
     facts = ExampleFacts()
     defined = None
     if len(example) > 1:  # more than `messages`: tools, functions, unknown keys
@@ -36,6 +41,33 @@ def check_chat(example: dict[str, Any], line: int, found: Findings) -> ExampleFa
     if facts.images:
         check_image_count(facts, line, found)
     return facts
+
+
+def plain_chat(messages: list[Any], line: int, found: Findings) -> ExampleFacts | None:
+    """The common example checked in one loop: nothing but messages, each one a role (system,
+    user or assistant) and a text that is not blank; the system message first or none; users
+    and assistants taking turns, the assistant last. None for anything else: the general rules
+    below check that, and report what they find.
+
+    Most of a file pass is spent here, so this loop makes no calls it can avoid."""
+    pairs = []
+    previous = None
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        role = message.get("role")
+        content = message.get("content")
+        if role not in PLAIN_ROLES or type(content) is not str or not content:
+            return None
+        if role == previous or (role == "system" and previous is not None) or content.isspace():
+            return None
+        pairs.append((role, content))
+        previous = role
+    if previous != "assistant" or len(pairs) < 2 + (pairs[0][0] == "system"):
+        return None  # no assistant, nothing after the system message, or no user
+    if pairs[0][0] != "system":
+        found.tally("EX_MISSING_SYSTEM", line)
+    return ExampleFacts(pairs=tuple(pairs), last_assistant=len(pairs) - 1)
 
 
 def message_list(example: dict[str, Any], line: int, found: Findings) -> list[Any] | None:

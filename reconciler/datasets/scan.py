@@ -1,35 +1,24 @@
-"""One streaming pass over a JSONL file: strict JSON, the per-example rules, example hashes and
-(optionally) token counts, for one byte range.
+"""One streaming pass over a JSONL file, or a byte range of one: strict JSON, the per-example
+rules, example hashes and (optionally) token counts.
 
-`scan_file` feeds each block to the sha256 and to the rules in the same loop. On big files it
-runs byte ranges in two (or more) forked workers instead, while the parent hashes the file at
-the same time: the same pass spread over the cores, each byte read twice from the page cache.
+parallel.scan_file runs it over the whole file: in one process, feeding each block to the
+sha256 as well, or in forked workers over byte ranges while the parent hashes the file.
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import os
-import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import orjson
-
-from reconciler.fileio import file_digest, new_hasher
 
 from .encodings import get_counter
 from .facts import ExampleFacts
 from .findings import DEFAULT_KEEP, Findings
 from .jsonline import check_duplicate_keys, has_special_token_text, report_invalid
-from .reading import BOM, line_ranges, numbered_lines, read_blocks
+from .reading import BOM, numbered_lines
 from .rules_chat import check_chat
 from .rules_completion import check_completion
 from .rules_dpo import check_dpo
@@ -43,9 +32,6 @@ CHECKERS: dict[str, Checker] = {
     "completion": check_completion,
     "rft": check_rft,
 }
-
-PARALLEL_MIN_BYTES = 16 << 20  # below this a pool costs more than it saves
-RANGE_BYTES = 2 << 20  # the smallest range; about 8 ranges per worker keeps the cores even
 
 
 @dataclass(frozen=True)
@@ -135,16 +121,13 @@ def scan_line(
     if type(example) is not dict:
         found.report("LINE_NOT_OBJECT", "the line is not a JSON object", number)
         return
-    if b"<|" in line and has_special_token_text(line):
+    if has_special_token_text(line):
         found.report(
             "EX_SPECIAL_TOKEN_TEXT", "text holds a special token such as <|endoftext|>", number
         )
-    if options.format != "auto":
-        fmt: str | None = options.format
-    elif "messages" in example:  # the common case without a call
-        fmt = "chat"
-    else:
-        fmt = detect_format(example)
+    # The common case without a call: this runs for every line.
+    fmt = "chat" if options.format == "auto" and "messages" in example else None
+    fmt = fmt or example_format(example, options)
     if fmt is None:
         check_duplicate_keys(line, canonical(example), number, found)
         found.report("EX_UNKNOWN_FORMAT", "not a chat, DPO or prompt/completion example", number)
@@ -157,14 +140,72 @@ def scan_line(
             result.first_image_line = number
         result.image_examples += 1
     if counter is not None:
-        if facts.pairs is not None and len(example) == 1:
-            counted = counter.plain(facts.pairs)
-        else:
-            counted = counter.count(example, fmt)
-        result.tokens.append(counted.tokens)
-        result.before_trainable.append(counted.before_trainable)
-        if counted.uncertain:
-            result.uncertain_lines.append(number)
+        pairs = facts.pairs if len(example) == 1 else None
+        record_count(example, fmt, pairs, number, counter, result)
+
+
+def example_format(example: dict[str, Any], options: ScanOptions) -> str | None:
+    if options.format != "auto":
+        return options.format
+    return detect_format(example)
+
+
+def record_count(
+    example: dict[str, Any],
+    fmt: str,
+    pairs: tuple[tuple[str, str], ...] | None,
+    number: int,
+    counter: Counter,
+    result: ScanResult,
+) -> None:
+    counted = counter.plain(pairs) if pairs is not None else counter.count(example, fmt)
+    result.tokens.append(counted.tokens)
+    result.before_trainable.append(counted.before_trainable)
+    if counted.uncertain:
+        result.uncertain_lines.append(number)
+
+
+def count_blocks(blocks: Iterable[bytes], options: ScanOptions, at_file_start: bool) -> ScanResult:
+    """Only the token counts of a range whose rules another worker checked (ranges.py): the
+    examples scan_blocks would count, in the same order, with the same counts."""
+    if not options.encoding:
+        raise ValueError("count_blocks needs an encoding")
+    result = ScanResult()
+    counter = Counter(options.encoding, get_counter(options.encoding))
+    for number, line in numbered_lines(strip_bom(blocks) if at_file_start else blocks):
+        if not line or line.isspace():
+            continue
+        try:
+            example = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if type(example) is not dict:
+            continue
+        fmt = example_format(example, options)
+        if fmt is not None:
+            record_count(example, fmt, plain_pairs(example), number, counter, result)
+    result.tokenized = counter.examples
+    return result
+
+
+def plain_pairs(example: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """(role, text) of every message when the example is nothing else: Counter.plain's input.
+    Looser than the rules' own test (empty texts pass), which changes no count: plain() is the
+    fast path of the same formula."""
+    if len(example) != 1:
+        return None
+    messages = example.get("messages")
+    if type(messages) is not list:
+        return None
+    pairs = []
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if type(role) is not str or type(content) is not str:
+            return None
+        pairs.append((role, content))
+    return tuple(pairs)
 
 
 def record_identity(
@@ -242,71 +283,3 @@ def hashed(blocks: Iterable[bytes], sha: Any) -> Iterator[bytes]:
     for block in blocks:
         sha.update(block)
         yield block
-
-
-def scan_range(path: str, start: int, end: int, options: ScanOptions) -> ScanResult:
-    return scan_blocks(read_blocks(path, start, end), options, at_file_start=start == 0)
-
-
-def scan_file(path: Path, options: ScanOptions, workers: int | None = None) -> ScanResult:
-    """Scan the whole file and compute its sha256, reading it once per byte."""
-    size = path.stat().st_size
-    workers = workers if workers is not None else usable_cores()
-    result = None
-    if workers >= 2 and size >= PARALLEL_MIN_BYTES and can_fork():
-        try:
-            result = scan_parallel(path, size, options, workers)
-        except (OSError, BrokenProcessPool):
-            result = None  # no processes to be had here: one process does it all
-    if result is None:
-        sha = new_hasher()
-        result = scan_blocks(hashed(read_blocks(path), sha), options, at_file_start=True)
-        result.digest = sha.hexdigest()
-    result.size = size
-    flush_trailing_blanks(result)
-    return result
-
-
-def scan_parallel(path: Path, size: int, options: ScanOptions, workers: int) -> ScanResult:
-    if options.encoding:
-        get_counter(options.encoding)  # load once here; forked workers inherit it
-    ranges = line_ranges(path, size, max(RANGE_BYTES, size // (workers * 8)))
-    # Objects the collector never visits keep their pages shared with the workers (a
-    # collection in a worker would write to every object's header and copy its page).
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-            starts, ends = zip(*ranges, strict=True)
-            # map submits every range now and lets go of each part once it is merged.
-            parts = pool.map(scan_range, repeat(str(path)), starts, ends, repeat(options))
-            digest = file_digest(path)  # on this process's core while the workers parse
-            result = ScanResult(findings=Findings(keep=options.keep))
-            for part in parts:
-                result.merge(part)
-    finally:
-        gc.unfreeze()
-    result.digest = digest
-    return result
-
-
-def flush_trailing_blanks(result: ScanResult) -> None:
-    """Blank lines at the very end are fine (editors add them); others were reported."""
-    result.trailing_blanks = []
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def can_fork() -> bool:
-    """Fork only a single-threaded process: a child forked while another thread holds a lock
-    (a logging or HTTP pool lock, say) can deadlock. With threads running, scan in-process."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-
-
-def pool_context() -> multiprocessing.context.BaseContext:
-    # fork shares the loaded encoding, the modules and hash()'s salt with the workers.
-    return multiprocessing.get_context("fork")

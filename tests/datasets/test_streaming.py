@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from reconciler.datasets import file_digest, inspect_dataset, scan
+from reconciler.datasets import file_digest, inspect_dataset, parallel
 
 from .helpers import chat, clean, completion, write_jsonl
 
@@ -68,8 +68,8 @@ def test_pooled_scan_equals_sequential(
 ) -> None:
     path = make(tmp_path / "messy.jsonl")
     sequential = inspect_dataset(path, workers=1, keep=1000)
-    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(scan, "RANGE_BYTES", 4096)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 4096)
     pooled = inspect_dataset(path, workers=2, keep=1000)
     assert pooled.diagnostics == sequential.diagnostics
     assert pooled.tokens == sequential.tokens and pooled.tokens is not None
@@ -130,6 +130,6 @@ def test_no_processes_falls_back_to_one(tmp_path: Path, monkeypatch: pytest.Monk
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("no fork here")
 
-    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(scan, "scan_parallel", refuse)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "scan_parallel", refuse)
     assert inspect_dataset(path, workers=2).diagnostics == expected.diagnostics

@@ -46,9 +46,10 @@ def slow_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[R
 
 @pytest.fixture
 def fast_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
-    """600× simulated time: a 150 MB file processes (20 s + 1 s per 50 kB) in 5 s of the test's
-    time, and an upload still has 6 s before its hour expires."""
-    emu = start_background(state=tmp_path / "fast.sqlite", time_scale=600)
+    """200× simulated time: a 150 MB file processes (20 s + 1 s per 50 kB) in 15 s of the
+    test's time, and an upload has 18 s before its hour expires (at 600× its 6 s ran out on a
+    busy CI machine while the parts went up)."""
+    emu = start_background(state=tmp_path / "fast.sqlite", time_scale=200)
     monkeypatch.setenv(EMULATOR_URL_ENV, emu.url)
     try:
         yield emu

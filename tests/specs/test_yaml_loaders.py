@@ -3,6 +3,7 @@ diagnostics, on every shipped spec and on YAML chosen to differ where parsers te
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def diagnostics(tmp_path: Path, text: str, fast: type | None) -> list[Any]:
         loading.load_file(path, into)
     finally:
         loading.FAST_LOADER = original
-    return [d.model_dump() for d in into.diagnostics]
+    return [dataclasses.asdict(d) for d in into.diagnostics]
 
 
 @pytest.mark.parametrize("text", [*TRICKY.values(), *BROKEN.values()], ids=[*TRICKY, *BROKEN])
