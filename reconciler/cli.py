@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"ftops {_version()}")
+    parser.add_argument("--version", action=VersionAction, nargs=0, help="print the version")
     sub = parser.add_subparsers(dest="command", required=True)
     _validate_parser(sub)
     _plan_parser(sub)
@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     _report_parser(sub)
     _emulator_parser(sub)
     return parser
+
+
+class VersionAction(argparse.Action):
+    """argparse's own version action needs the text up front: reading the installed version
+    imports importlib.metadata (30 ms of every command's start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.exit(message=f"ftops {_version()}\n")
 
 
 def _version() -> str:
