@@ -281,11 +281,8 @@ def _validate_jsonl(path: Path, count_tokens: bool) -> list[Diagnostic]:
     from reconciler.datasets import inspect_dataset
 
     if not path.is_file():
-        return [
-            error(
-                "FILE_NOT_FOUND", f"{path} does not exist", Location.of_file(path), "check the path"
-            )
-        ]
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        return [error("FILE_NOT_FOUND", f"{path} {what}", Location.of_file(path), "check the path")]
     report = inspect_dataset(path, count_tokens=count_tokens, display_path=str(path))
     return list(report.diagnostics)
 

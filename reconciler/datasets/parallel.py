@@ -167,6 +167,8 @@ def work(job: Job, early: bool) -> None:
         while (claimed := claim()) is not None:
             kind, index = claimed
             job.parts.put((kind, index, scan_piece(job, kind, index)))
+    except KeyboardInterrupt:
+        return  # Ctrl-C reached the whole process group: the parent says so, once
     except BaseException as exc:
         job.parts.put((FAILED, -1, (exc, traceback.format_exc())))
         raise
@@ -208,8 +210,10 @@ def next_part(job: Job, workers: list[BaseProcess]) -> tuple[str, int, Any]:
         try:
             kind, index, part = job.parts.get(timeout=WAIT_S)
         except queue.Empty:
-            if any(w.exitcode not in (None, 0) for w in workers):
-                raise WorkerDied("a dataset worker died") from None
+            ends = [w.exitcode for w in workers]
+            if None not in ends or any(end not in (None, 0) for end in ends):
+                # Killed, or all gone with parts missing: none of them will come now.
+                raise WorkerDied(f"a dataset worker ended early (exit codes {ends})") from None
             continue
         if kind == FAILED:
             error, trace = part

@@ -95,6 +95,26 @@ def test_a_worker_that_dies_falls_back_to_one_process(
     assert died.exists()
 
 
+def test_a_worker_that_stops_without_its_part_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker interrupted on its own (SIGINT to it alone) ends quietly, with exit code 0."""
+    path = messy_file(tmp_path / "messy.jsonl")
+    expected = inspect_dataset(path, workers=1, keep=1000)
+    real_scan_piece = parallel.scan_piece
+
+    def interrupted(job: Any, kind: str, index: int) -> Any:
+        if index == 1:
+            raise KeyboardInterrupt
+        return real_scan_piece(job, kind, index)
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 4096)
+    monkeypatch.setattr(parallel, "WAIT_S", 0.05)
+    monkeypatch.setattr(parallel, "scan_piece", interrupted)
+    assert inspect_dataset(path, workers=2, keep=1000).as_json() == expected.as_json()
+
+
 def test_a_worker_that_fails_raises_its_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
