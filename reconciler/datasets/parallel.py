@@ -37,7 +37,7 @@ from .scan import ScanOptions, ScanResult, count_blocks, hashed, scan_blocks
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this, forking costs more than it saves
 RANGE_BYTES = 2 << 20  # the smallest range, and so the most a core can finish after the other
-SHARE = 4  # each range is this share of what is left per worker: big first, small at the end
+SHARE = 4  # a range is 1/(workers × SHARE) of what is left: big ranges first, small at the end
 WAIT_S = 0.5  # how often the parent checks that no worker died while it waits for parts
 
 FULL, RULES, COUNT = "full", "rules", "count"  # what a claimed piece of work is
