@@ -125,9 +125,7 @@ def scan_line(
         found.report(
             "EX_SPECIAL_TOKEN_TEXT", "text holds a special token such as <|endoftext|>", number
         )
-    # The common case without a call: this runs for every line.
-    fmt = "chat" if options.format == "auto" and "messages" in example else None
-    fmt = fmt or example_format(example, options)
+    fmt = example_format(example, options)
     if fmt is None:
         check_duplicate_keys(line, canonical(example), number, found)
         found.report("EX_UNKNOWN_FORMAT", "not a chat, DPO or prompt/completion example", number)

@@ -132,7 +132,7 @@ def test_ranges_shrink_toward_the_end_and_cut_at_line_ends(tmp_path: Path) -> No
     assert min(lengths[:-1]) >= 4096
 
 
-def test_a_counted_range_must_match_its_checked_part(tmp_path: Path) -> None:
+def test_a_counted_range_must_match_its_checked_part() -> None:
     checked = parallel.scan_blocks([b'{"messages": []}\n'], ScanOptions(), at_file_start=True)
     counted = parallel.count_blocks([b"\n"], ScanOptions(encoding="o200k_base"), True)
     with pytest.raises(RuntimeError, match="counted 0 examples of a range with 1"):

@@ -3,38 +3,28 @@ of an ML workspace): what `validate` refuses, with the code, the line and a hint
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from reconciler.errors import Diagnostic
-from reconciler.workspace import check_workspace
+from tests.specs.edited import Edit, example_errors
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "azureml-cluster-lora"
 BASE = "models/Phi-3-mini-4k-instruct"
 
-Edit = Callable[[dict[str, dict]], None]  # type: ignore[type-arg]
 
-
-def problems(tmp_path: Path, edit: Edit, extra: list[dict] | None = None) -> list[Diagnostic]:  # type: ignore[type-arg]
-    """The example's errors after `edit` of its documents by kind (a stand-in for Phi-3-mini's
-    files: validate reads them, it does not load them)."""
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo / "specs", ignore=shutil.ignore_patterns("models", ".ftops"))
-    (repo / ".git").mkdir()
-    base = repo / "specs" / BASE
+def stand_in_base(specs: Path) -> None:
+    """Phi-3-mini's files, as validate sees them: it reads them, it does not load them."""
+    base = specs / BASE
     base.mkdir(parents=True)
     for name in ("config.json", "tokenizer.json"):
         (base / name).write_text("{}")
     (base / "model.safetensors").write_bytes(b"weights")
-    path = repo / "specs" / "ftops.yaml"
-    docs = list(yaml.safe_load_all(path.read_text()))
-    edit({d["kind"]: d for d in docs})
-    path.write_text(yaml.safe_dump_all([*docs, *(extra or [])]))
-    return [d for d in check_workspace([repo / "specs"], count_tokens=False) if d.is_error]
+
+
+def problems(tmp_path: Path, edit: Edit, extra: list[dict] | None = None) -> list[Diagnostic]:  # type: ignore[type-arg]
+    return example_errors(tmp_path, EXAMPLE, edit, extra, prepare=stand_in_base)
 
 
 def deployment(docs: dict) -> dict:  # type: ignore[type-arg]

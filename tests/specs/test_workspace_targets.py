@@ -3,15 +3,12 @@ code, the line and a hint, offline."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from reconciler.errors import Diagnostic
-from reconciler.workspace import check_workspace
+from tests.specs.edited import Edit, example_errors
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "phi-serverless"
 ACCOUNT = {
@@ -21,19 +18,9 @@ ACCOUNT = {
     "region": "eastus2",
 }
 
-Edit = Callable[[dict[str, dict]], None]  # type: ignore[type-arg]
-
 
 def problems(tmp_path: Path, edit: Edit, extra: list[dict] | None = None) -> list[Diagnostic]:  # type: ignore[type-arg]
-    """The example's diagnostics (errors only) after `edit` of its documents by kind."""
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE, repo / "specs")
-    (repo / ".git").mkdir()
-    path = repo / "specs" / "ftops.yaml"
-    docs = list(yaml.safe_load_all(path.read_text()))
-    edit({d["kind"]: d for d in docs})
-    path.write_text(yaml.safe_dump_all([*docs, *(extra or [])]))
-    return [d for d in check_workspace([repo / "specs"], count_tokens=False) if d.is_error]
+    return example_errors(tmp_path, EXAMPLE, edit, extra)
 
 
 def account(name: str) -> dict:  # type: ignore[type-arg]
