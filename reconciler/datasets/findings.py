@@ -108,7 +108,7 @@ class Findings:
         code whose repeats were cut."""
         located = [f.diagnostic(file) for f in self.kept]
         for code, (count, first) in self.tallies.items():
-            message = TALLY_MESSAGES.get(code, "{count} occurrences").format(count=count)
+            message = tally_message(code, count)
             tally = Finding(code, f"{message}; the first at line {first}", first)
             located.append(tally.diagnostic(file))
         located.sort(key=lambda d: (d.location and d.location.line) or 0)
@@ -120,16 +120,37 @@ class Findings:
         return located + summaries
 
 
+# What a tally counts, for one and for many (the message starts with the count).
 TALLY_MESSAGES = {
-    "EX_MISSING_SYSTEM": "{count} examples have no system message",
-    "EX_MISSING_USER": "{count} examples have no user message",
-    "EX_ADJACENT_SAME_ROLE": "{count} examples have two messages in a row with the same role",
-    "IMG_URL_UNVERIFIED": "{count} images are remote URLs, not fetched",
-    "LEGACY_FUNCTIONS": "{count} uses of the deprecated functions/function_call",
-    "FILE_CRLF": "{count} lines end with CRLF",
-    "EX_TOKENS_UNCERTAIN": "{count} examples have images whose token count is a lower bound",
-    "LEGACY_HINTS": "{count} completions do not start with a space",
+    "EX_MISSING_SYSTEM": ("example has no system message", "examples have no system message"),
+    "EX_MISSING_USER": ("example has no user message", "examples have no user message"),
+    "EX_ADJACENT_SAME_ROLE": (
+        "example has two messages in a row with the same role",
+        "examples have two messages in a row with the same role",
+    ),
+    "IMG_URL_UNVERIFIED": (
+        "image is a remote URL, not fetched",
+        "images are remote URLs, not fetched",
+    ),
+    "LEGACY_FUNCTIONS": (
+        "use of the deprecated functions/function_call",
+        "uses of the deprecated functions/function_call",
+    ),
+    "FILE_CRLF": ("line ends with CRLF", "lines end with CRLF"),
+    "EX_TOKENS_UNCERTAIN": (
+        "example has images whose token count is a lower bound",
+        "examples have images whose token count is a lower bound",
+    ),
+    "LEGACY_HINTS": (
+        "completion does not start with a space",
+        "completions do not start with a space",
+    ),
 }
+
+
+def tally_message(code: str, count: int) -> str:
+    one, many = TALLY_MESSAGES.get(code, ("occurrence", "occurrences"))
+    return f"{count:,} {one if count == 1 else many}"
 
 
 def summary(code: str, count: int, shown: int, file: str) -> Diagnostic:

@@ -662,3 +662,14 @@ def test_file_not_found(tmp_path: Path) -> None:
     report = inspect_dataset(tmp_path / "missing.jsonl")
     assert report.codes == {"FILE_NOT_FOUND"} and not report.ok
     assert "FILE_NOT_FOUND" not in inspect_dataset(write_jsonl(tmp_path / "x.jsonl", [])).codes
+
+
+def test_a_tally_counts_one_example_as_one(tmp_path: Path) -> None:
+    one = write_jsonl(tmp_path / "one.jsonl", [chat(("user", "q"), ("assistant", "a"))])
+    many = write_jsonl(
+        tmp_path / "many.jsonl", [chat(("user", f"q{i}"), ("assistant", "a")) for i in range(1200)]
+    )
+    [single] = [d for d in inspect_dataset(one).diagnostics if d.code == "EX_MISSING_SYSTEM"]
+    [plural] = [d for d in inspect_dataset(many).diagnostics if d.code == "EX_MISSING_SYSTEM"]
+    assert single.message == "1 example has no system message; the first at line 1"
+    assert plural.message == "1,200 examples have no system message; the first at line 1"
